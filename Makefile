@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` (the whole job on the embedded engine) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NETWORK ?= ethereum
+START ?= 2024-01-01
+END ?= 2024-03-31
+DROPS ?= data/drops
+ADAPTER_SOURCES := $(wildcard adapters/dbt-chdb/pyproject.toml adapters/dbt-chdb/dbt/adapters/chdb/*.py adapters/dbt-chdb/dbt/include/chdb/*)
+
+.PHONY: demo test install lint docs benchmark clean
+
+$(VENV)/.installed: pyproject.toml $(ADAPTER_SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet ./adapters/dbt-chdb -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+profiles.yml:
+	cp profiles.yml.example profiles.yml
+
+demo: install profiles.yml
+	$(BIN)/python -m trainer.sample_data --network $(NETWORK) --start $(START) --end $(END) --out $(DROPS)
+	$(BIN)/python -m trainer.ingest --network $(NETWORK) --source $(DROPS)
+	$(BIN)/dbt build --vars '{network: $(NETWORK), start: $(START), end: $(END)}'
+	$(BIN)/python -m trainer --model-type alert_scorer --network $(NETWORK)
+	$(BIN)/python -m trainer --model-type alert_ranker --network $(NETWORK)
+	$(BIN)/python -m trainer --model-type cluster_scorer --network $(NETWORK)
+	$(BIN)/python -m trainer.registry --latest --network $(NETWORK)
+
+test: install profiles.yml
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check trainer tests benchmarks
+	$(BIN)/ruff format --check trainer tests benchmarks
+
+docs: install profiles.yml
+	$(BIN)/dbt docs generate --vars '{network: $(NETWORK), start: $(START), end: $(END)}'
+
+clean:
+	rm -rf .chdb target logs trained_models $(DROPS)

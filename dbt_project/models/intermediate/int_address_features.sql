@@ -1,0 +1,53 @@
+{{ config(order_by=['processing_date', 'alert_id']) }}
+
+{#- The upstream address features the models use; all are >= 0, so -1 marks "no upstream record". -#}
+{%- set address_columns = [
+    'degree_in', 'degree_out', 'unique_counterparties', 'total_in_usd', 'total_out_usd', 'total_volume_usd',
+    'max_tx_usd', 'tx_total_count', 'activity_days', 'volume_cv', 'flow_concentration', 'regularity_score',
+    'burst_factor', 'reciprocity_ratio', 'counterparty_concentration', 'velocity_score', 'structuring_score',
+    'night_transaction_ratio', 'weekend_transaction_ratio', 'small_transaction_ratio', 'pagerank', 'betweenness',
+    'clustering_coefficient', 'khop2_count', 'behavioral_anomaly_score', 'graph_anomaly_score',
+    'neighborhood_anomaly_score', 'global_anomaly_score', 'suspicious_pattern_score', 'completeness_score',
+    'is_mixer_like', 'is_exchange_like', 'is_new_address', 'is_dormant_reactivated',
+] %}
+
+with alerts as (
+    select processing_date, alert_id, address
+    from {{ ref('stg_alerts') }}
+    where processing_date between {{ window_start() }} and {{ window_end() }}
+),
+
+address_features as (
+    select * from {{ ref('stg_features') }}
+    where processing_date between {{ window_start() }} and {{ window_end() }}
+),
+
+joined as (
+    -- The features upstream computed for the alert's address in the same drop (same processing date).
+    select
+        alerts.processing_date as processing_date,
+        alerts.alert_id as alert_id,
+        address_features.address != '' as has_record,
+        {% for column in address_columns -%}
+        address_features.{{ column }} as upstream_{{ column }}{{ ',' if not loop.last }}
+        {% endfor -%}
+    from alerts
+    left join address_features
+        on alerts.address = address_features.address
+        and alerts.processing_date = address_features.processing_date
+),
+
+final as (
+    -- Missing upstream records are not zero-filled: they carry -1 and has_address_features = 0, and the
+    -- training table's coverage test fails the build when too many are missing.
+    select
+        processing_date,
+        alert_id,
+        toFloat64(has_record) as has_address_features,
+        {% for column in address_columns -%}
+        if(has_record, upstream_{{ column }}, -1.0) as {{ column }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from joined
+)
+
+select * from final

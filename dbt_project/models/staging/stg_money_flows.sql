@@ -1,0 +1,17 @@
+with source as (
+    select * from {{ source('raw', 'raw_money_flows') }}
+),
+
+renamed as (
+    select
+        processing_date,
+        from_address,
+        to_address,
+        toFloat64(tx_count) as tx_count,
+        toFloat64(amount_usd_sum) as amount_usd,
+        is_bidirectional
+    from source
+    where window_days = {{ window_days() }}
+)
+
+select * from renamed

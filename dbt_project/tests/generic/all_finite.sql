@@ -1,0 +1,9 @@
+{#- Fails for every row where one of `columns` is NULL, NaN or infinite. -#}
+{% test all_finite(model, columns) %}
+select *
+from {{ model }}
+where
+    {% for column in columns -%}
+    not isFinite(ifNull(toFloat64({{ column }}), nan)){{ ' or' if not loop.last }}
+    {% endfor %}
+{% endtest %}

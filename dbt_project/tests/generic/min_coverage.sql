@@ -1,0 +1,19 @@
+{#-
+  The share of rows whose `column_name` is 1 is at least `threshold`, e.g. the share of alerts that have
+  upstream address features. Fails with one row giving the measured rate, and prints it.
+-#}
+{% test min_coverage(model, column_name, threshold) %}
+{%- if execute -%}
+    {%- set measured = run_query("select countIf(" ~ column_name ~ " = 1) / greatest(count(), 1), count() from " ~ model) -%}
+    {%- set rate = measured.rows[0][0] -%}
+    {%- if measured.rows[0][1] > 0 and rate < threshold -%}
+        {{ log("coverage of " ~ column_name ~ " in " ~ model.identifier ~ " is " ~ '%.4f' % rate ~ ", below the required " ~ threshold, info=True) }}
+    {%- endif -%}
+{%- endif %}
+select
+    countIf({{ column_name }} = 1) / count() as coverage_rate,
+    toFloat64({{ threshold }}) as required_rate,
+    count() as rows_checked
+from {{ model }}
+having count() > 0 and coverage_rate < required_rate
+{% endtest %}

@@ -1,0 +1,117 @@
+"""The trainer on real training tables: models reload identically, runs are reproducible, splits are leak-free."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainer.contract import load_contract
+from trainer.errors import PipelineError
+from trainer.extract import extract
+from trainer.pipeline import TrainRequest, train_model
+from trainer.registry import list_models
+from trainer.split import out_of_time_split
+from trainer.storage import check_contract, load_model
+
+REGISTRY_DB = "aml"
+
+
+@pytest.fixture(scope="module")
+def trained(ethereum, client, tmp_path_factory) -> dict[str, object]:
+    output_dir = tmp_path_factory.mktemp("models")
+    return {
+        model_type: train_model(TrainRequest(model_type=model_type, network="ethereum", output_dir=output_dir), client=client)
+        for model_type in ("alert_scorer", "alert_ranker", "cluster_scorer")
+    }
+
+
+@pytest.mark.parametrize("model_type", ["alert_scorer", "alert_ranker", "cluster_scorer"])
+def test_model_reloads_and_predicts_the_same_scores(trained, client, model_type: str) -> None:
+    outcome = trained[model_type]
+    booster, metadata = load_model(outcome.model_path)
+    contract = load_contract(model_type)
+    check_contract(metadata, contract)
+    data = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
+    reloaded = booster.predict(data.features)
+    import lightgbm as lgb
+
+    original = lgb.Booster(model_str=outcome.model_path.read_text()).predict(data.features)
+    np.testing.assert_array_equal(reloaded, original)
+    assert metadata["num_trees"] == booster.num_trees() > 0
+    assert np.unique(np.round(reloaded, 6)).size > 10, "a constant model must never be saved"
+    for key in ("model_type", "version", "timestamp", "network", "training_period", "data_stats", "metrics", "hyperparameters", "feature_names", "num_trees"):
+        assert key in metadata
+    assert Path(metadata["report_path"]).stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("model_type", ["alert_scorer", "alert_ranker", "cluster_scorer"])
+def test_registry_row_matches_the_metadata_file(trained, client, model_type: str) -> None:
+    outcome = trained[model_type]
+    rows = [r for r in list_models(client, REGISTRY_DB, model_type=model_type, network="ethereum") if r["model_id"] == outcome.model_id]
+    assert len(rows) == 1
+    row, metadata = rows[0], json.loads(outcome.model_path.with_suffix(".json").read_text())
+    assert row["model_path"] == str(outcome.model_path)
+    assert row["version"] == metadata["version"]
+    assert row["feature_names"] == metadata["feature_names"]
+    assert row["num_features"] == len(metadata["feature_names"])
+    assert json.loads(row["metrics_json"]) == metadata["metrics"]
+    assert row["test_auc"] == pytest.approx(metadata["metrics"]["test_auc"])
+    assert row["cv_auc_mean"] == pytest.approx(metadata["metrics"]["cv_auc_mean"])
+    assert row["data_fingerprint"] == metadata["data_stats"]["fingerprint"]
+
+
+def test_real_labels_give_a_useful_model(trained) -> None:
+    metrics = trained["alert_scorer"].metadata["metrics"]
+    assert 0.65 < metrics["test_auc"] < 0.99
+    ranker = trained["alert_ranker"].metadata["metrics"]
+    assert 0 < ranker["test_ndcg_at_10"] <= 1 and 0 < ranker["test_map"] <= 1
+    assert trained["cluster_scorer"].metadata["metrics"]["test_auc"] > 0.6
+
+
+def test_feature_families_and_producers_are_recorded(trained) -> None:
+    contract = trained["alert_scorer"].metadata["feature_contract"]
+    families = {f["family"] for f in contract["features"]}
+    assert families == {"alert", "address", "network", "temporal", "statistical", "cluster"}
+    assert {f["producer"] for f in contract["features"] if f["family"] == "network"} == {"int_network_features"}
+    assert "training_alerts" in trained["alert_scorer"].metadata["dbt_models"]
+
+
+def test_second_run_reuses_and_force_trains_identical_bytes(trained, client) -> None:
+    first = trained["alert_scorer"]
+    output_dir = first.model_path.parent
+    again = train_model(TrainRequest(model_type="alert_scorer", network="ethereum", output_dir=output_dir), client=client)
+    assert again.reused and again.model_id == first.model_id
+    forced = train_model(TrainRequest(model_type="alert_scorer", network="ethereum", output_dir=output_dir, force=True), client=client)
+    assert not forced.reused and forced.metadata["version"] == first.metadata["version"] + 1
+    assert forced.model_path.read_bytes() == first.model_path.read_bytes()
+
+
+def test_holdout_is_out_of_time_and_shares_no_address(ethereum, client) -> None:
+    data = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), load_contract("alert_scorer"))
+    split = out_of_time_split(data, 0.2)
+    assert split.train.processing_date.max() < split.test.processing_date.min()
+    assert not set(split.train.entity.tolist()) & set(split.test.entity.tolist())
+    assert split.train.rows + split.test.rows + split.train_rows_dropped_for_shared_entities == data.rows
+
+
+def test_one_class_window_fails_with_counts_and_writes_nothing(ethereum, client, tmp_path: Path) -> None:
+    output_dir = tmp_path / "models"
+    before = len(list_models(client, REGISTRY_DB))
+    with pytest.raises(PipelineError, match=r"has \d+ positive and \d+ negative rows; at least 100000 of each"):
+        train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=output_dir, min_per_class=100000), client=client)
+    with pytest.raises(PipelineError, match=r"holds 1 distinct date\(s\)"):
+        train_model(TrainRequest(model_type="alert_scorer", network="ethereum", output_dir=output_dir, start=date(2024, 3, 1),
+                                 end=date(2024, 3, 1), min_per_class=1), client=client)  # fmt: skip
+    assert not any(output_dir.iterdir())
+    assert len(list_models(client, REGISTRY_DB)) == before
+
+
+def test_changed_feature_contract_is_refused_on_load(trained) -> None:
+    _, metadata = load_model(trained["alert_scorer"].model_path)
+    metadata["feature_contract"]["features"] = metadata["feature_contract"]["features"][:-1]
+    with pytest.raises(PipelineError, match="no longer matches model"):
+        check_contract(metadata, load_contract("alert_scorer"))

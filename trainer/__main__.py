@@ -1,0 +1,53 @@
+"""`python -m trainer --model-type alert_scorer|alert_ranker|cluster_scorer`: train, save, register."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from trainer.cli_support import run_cli
+from trainer.contract import MODEL_TYPES
+from trainer.pipeline import TrainRequest, train_model
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date YYYY-MM-DD: {text!r}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> TrainRequest:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description="Train a LightGBM model on a dbt-built training table.")
+    parser.add_argument("--model-type", required=True, choices=MODEL_TYPES)
+    parser.add_argument("--network", help="network (= ClickHouse database); default: the dbt project's network var")
+    parser.add_argument("--start-date", type=_iso_date, help="first processing date; default: the table's first")
+    parser.add_argument("--end-date", type=_iso_date, help="last processing date; default: the table's last")
+    parser.add_argument("--output-dir", type=Path, default=Path("trained_models"))
+    parser.add_argument("--force", action="store_true", help="train even when the same model already exists")
+    parser.add_argument("--tune", type=int, default=0, metavar="N", help="Optuna trials before the final fit (default 0)")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="share of the last dates held out (default 0.2)")
+    parser.add_argument("--min-per-class", type=int, default=20, help="fewest rows of each label class (default 20)")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    return TrainRequest(
+        model_type=args.model_type, network=args.network, start=args.start_date, end=args.end_date,
+        output_dir=args.output_dir, force=args.force, tune_trials=args.tune, test_fraction=args.test_fraction,
+        min_per_class=args.min_per_class, seed=args.seed,
+    )  # fmt: skip
+
+
+def main() -> None:
+    outcome = train_model(parse_args())
+    stats, metrics = outcome.metadata["data_stats"], outcome.metadata["metrics"]
+    status = "reused existing model" if outcome.reused else "trained"
+    print(
+        f"{status} {outcome.model_id}: {stats['rows']} rows, {len(outcome.metadata['feature_names'])} features, "
+        f"test AUC {metrics['test_auc']:.3f}, cv AUC {metrics['cv_auc_mean']:.3f}±{metrics['cv_auc_std']:.3f}\n"
+        f"  model:  {outcome.model_path}\n  report: {outcome.metadata['report_path']}"
+    )
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,58 @@
+"""Open a clickhouse-connect client on the store the profile names: embedded chDB or a server."""
+
+from __future__ import annotations
+
+import re
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from dbt.adapters.chdb.engine import EmbeddedStoreBusyError, open_chdb_client
+
+from trainer.config import StoreSettings, load_store_settings
+from trainer.errors import PipelineError
+
+NETWORK_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def validate_network(network: str) -> str:
+    """A network names a ClickHouse database, so it must be a plain identifier."""
+    if not NETWORK_PATTERN.match(network):
+        raise PipelineError(f"network must match {NETWORK_PATTERN.pattern}, got {network!r}")
+    return network
+
+
+def connect(settings: StoreSettings | None = None) -> Client:
+    """A client on the configured store; fails with one line when it cannot be reached or is busy."""
+    settings = settings or load_store_settings()
+    try:
+        if settings.kind == "chdb":
+            return open_chdb_client(settings.path)
+        return clickhouse_connect.get_client(
+            host=settings.host,
+            port=settings.port,
+            username=settings.user,
+            password=settings.password,
+            secure=settings.secure,
+        )
+    except EmbeddedStoreBusyError as error:
+        raise PipelineError(str(error)) from None
+    except (ClickHouseError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PipelineError(f"cannot open ClickHouse at {settings.describe()}: {first_line}") from None
+
+
+def table_exists(client: Client, database: str, table: str) -> bool:
+    return bool(
+        client.command(
+            "SELECT count() FROM system.tables WHERE database = {database:String} AND name = {table:String}",
+            parameters={"database": database, "table": table},
+        )
+    )
+
+
+def quote_identifier(name: str) -> str:
+    """Backtick-quote a validated identifier (database or table name) for DDL, which cannot bind it."""
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise PipelineError(f"not a valid identifier: {name!r}")
+    return f"`{name}`"

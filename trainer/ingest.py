@@ -1,0 +1,274 @@
+"""Load upstream drops into the network's raw tables, inside ClickHouse, one drop at a time.
+
+A drop is `<source>/<network>/<processing_date>/<window_days>d/` with one parquet file per raw table.
+Each file is checked by ClickHouse itself (present, non-empty, required columns, dates matching the
+folder, keys filled, numbers finite, alert ids unique) before anything is loaded. The drop is then
+staged into scratch tables and swapped into the raw tables partition by partition, so re-ingesting a
+drop replaces it instead of duplicating it, and a bad drop loads nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from loguru import logger
+
+from trainer.cli_support import run_cli
+from trainer.connection import connect, quote_identifier, validate_network
+from trainer.errors import PipelineError
+
+STAGE_PREFIX = "_ingest_"
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    file_name: str
+    keys: tuple[str, ...]
+    numbers: tuple[str, ...]  # numeric columns the feature models read: must be finite and >= 0
+    others: tuple[str, ...]  # other columns the feature models read
+    unique_key: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return ("processing_date", "window_days", *self.keys, *self.numbers, *self.others)
+
+
+ADDRESS_FEATURE_COLUMNS = (
+    "degree_in", "degree_out", "unique_counterparties", "total_in_usd", "total_out_usd", "total_volume_usd",
+    "max_tx_usd", "tx_total_count", "activity_days", "volume_cv", "flow_concentration", "regularity_score",
+    "burst_factor", "reciprocity_ratio", "counterparty_concentration", "velocity_score", "structuring_score",
+    "night_transaction_ratio", "weekend_transaction_ratio", "small_transaction_ratio", "pagerank", "betweenness",
+    "clustering_coefficient", "khop2_count", "behavioral_anomaly_score", "graph_anomaly_score",
+    "neighborhood_anomaly_score", "global_anomaly_score", "suspicious_pattern_score", "completeness_score",
+)  # fmt: skip
+
+RAW_TABLES = (
+    RawTable(
+        name="raw_alerts",
+        file_name="alerts.parquet",
+        keys=("alert_id", "address"),
+        numbers=("alert_confidence_score", "volume_usd"),
+        others=("typology_type", "pattern_type", "severity", "suspected_address_type", "evidence_json", "risk_indicators", "created_at"),
+        unique_key=("alert_id",),
+    ),
+    RawTable(
+        name="raw_features",
+        file_name="features.parquet",
+        keys=("address",),
+        numbers=ADDRESS_FEATURE_COLUMNS,
+        others=("is_mixer_like", "is_exchange_like", "is_new_address", "is_dormant_reactivated"),
+        unique_key=("address",),
+    ),
+    RawTable(
+        name="raw_clusters",
+        file_name="clusters.parquet",
+        keys=("cluster_id", "primary_address", "primary_alert_id"),
+        numbers=("total_alerts", "total_volume_usd", "confidence_avg"),
+        others=("cluster_type", "related_alert_ids", "addresses_involved", "severity_max", "earliest_alert_timestamp", "latest_alert_timestamp"),
+        unique_key=("cluster_id",),
+    ),
+    RawTable(
+        name="raw_money_flows",
+        file_name="money_flows.parquet",
+        keys=("from_address", "to_address"),
+        numbers=("tx_count", "amount_usd_sum"),
+        others=("is_bidirectional",),
+        unique_key=("from_address", "to_address"),
+    ),
+    RawTable(
+        name="raw_address_labels",
+        file_name="address_labels.parquet",
+        keys=("address", "network", "risk_level"),
+        numbers=("confidence_score",),
+        others=("label", "source"),
+    ),
+)
+
+DROP_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DROP_WINDOW = re.compile(r"^([1-9]\d{0,3})d$")
+
+
+@dataclass(frozen=True)
+class Drop:
+    network: str
+    processing_date: date
+    window_days: int
+    directory: Path
+
+    def file(self, table: RawTable) -> Path:
+        return self.directory / table.file_name
+
+
+def raw_table_ddl() -> list[str]:
+    """The CREATE TABLE statements of the raw schema, from trainer/sql/raw_tables.sql."""
+    text = resources.files("trainer").joinpath("sql/raw_tables.sql").read_text()
+    statements = []
+    for part in text.split(";"):
+        code = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
+        if code:
+            statements.append(code)
+    return statements
+
+
+def ensure_raw_tables(client: Client, network: str) -> None:
+    database = quote_identifier(validate_network(network))
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    for statement in raw_table_ddl():
+        client.command(statement.replace("CREATE TABLE IF NOT EXISTS ", f"CREATE TABLE IF NOT EXISTS {database}.", 1))
+
+
+def find_drops(source: Path, network: str) -> list[Drop]:
+    """Every drop folder of the network under `source`, oldest first; a malformed folder name is an error."""
+    root = source / network
+    if not root.is_dir():
+        raise PipelineError(f"no drops for network {network!r}: {root} is not a directory")
+    drops = []
+    for date_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not DROP_DATE.match(date_dir.name):
+            raise PipelineError(f"{date_dir}: drop folder name is not a date YYYY-MM-DD")
+        try:
+            processing_date = date.fromisoformat(date_dir.name)
+        except ValueError:
+            raise PipelineError(f"{date_dir}: drop folder name is not a calendar date") from None
+        for window_dir in sorted(p for p in date_dir.iterdir() if p.is_dir()):
+            match = DROP_WINDOW.match(window_dir.name)
+            if not match:
+                raise PipelineError(f"{window_dir}: window folder name must look like 7d")
+            drops.append(Drop(network, processing_date, int(match.group(1)), window_dir))
+    if not drops:
+        raise PipelineError(f"no drops for network {network!r} under {root}")
+    return drops
+
+
+def _file_columns(client: Client, path: Path) -> set[str]:
+    try:
+        described = client.query("DESCRIBE TABLE file({path:String}, 'Parquet')", parameters={"path": str(path)})
+    except ClickHouseError:
+        raise PipelineError(f"{path}: not a readable parquet file") from None
+    return {row[0] for row in described.result_rows}
+
+
+def check_drop_file(client: Client, drop: Drop, table: RawTable) -> int:
+    """Check one file of a drop inside ClickHouse; returns its row count or raises naming the problem."""
+    path = drop.file(table)
+    if not path.is_file():
+        raise PipelineError(f"{path}: file missing from the drop")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: file is empty")
+    missing = [column for column in table.required if column not in _file_columns(client, path)]
+    if missing:
+        raise PipelineError(f"{path}: required columns missing: {', '.join(missing)}")
+    # Column names below come from RAW_TABLES (constants); the file path and dates are bound parameters.
+    checks = {
+        "rows": "count()",
+        "rows_dated_elsewhere": "countIf(processing_date != {processing_date:Date} OR window_days != {window_days:UInt16})",
+        "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
+        "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers),
+        "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers),
+    }
+    if table.unique_key:
+        key = ", ".join(table.unique_key)
+        checks["duplicate_keys"] = f"count() - uniqExact({key})"
+    expressions = ", ".join(f"{sql} AS {name}" for name, sql in checks.items())
+    try:
+        result = client.query(
+            f"SELECT {expressions} FROM file({{path:String}}, 'Parquet')",
+            parameters={"path": str(path), "processing_date": drop.processing_date, "window_days": drop.window_days},
+        )
+    except ClickHouseError as error:
+        raise PipelineError(f"{path}: cannot be read: {str(error).splitlines()[0][:200]}") from None
+    counts = dict(zip(result.column_names, result.result_rows[0], strict=True))
+    if counts["rows"] == 0:
+        raise PipelineError(f"{path}: file has no rows")
+    problems = {
+        "rows_dated_elsewhere": f"rows whose processing_date/window_days differ from the folder ({drop.processing_date}, {drop.window_days}d)",
+        "empty_keys": f"rows with a NULL or empty key ({', '.join(table.keys)})",
+        "non_finite_numbers": "rows with a NULL, NaN or infinite number",
+        "negative_numbers": "rows with a negative amount or count",
+        "duplicate_keys": f"duplicated rows for key ({', '.join(table.unique_key)})",
+    }
+    for name, problem in problems.items():
+        if counts.get(name):
+            raise PipelineError(f"{path}: {counts[name]} {problem}")
+    return int(counts["rows"])
+
+
+def load_drop(client: Client, drop: Drop) -> dict[str, int]:
+    """Check every file of the drop, stage it, then swap each raw table's partition of the drop."""
+    row_counts = {table.name: check_drop_file(client, drop, table) for table in RAW_TABLES}
+    database = quote_identifier(drop.network)
+    partition = {"processing_date": drop.processing_date, "window_days": drop.window_days}
+    try:
+        for table in RAW_TABLES:
+            stage = quote_identifier(STAGE_PREFIX + table.name)
+            target = quote_identifier(table.name)
+            client.command(f"DROP TABLE IF EXISTS {database}.{stage}")
+            client.command(f"CREATE TABLE {database}.{stage} AS {database}.{target}")
+            columns = ", ".join(sorted(_file_columns(client, drop.file(table)) & set(_table_columns(client, drop.network, table.name))))
+            client.command(
+                f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM file({{path:String}}, 'Parquet')",
+                parameters={"path": str(drop.file(table))},
+            )
+        for table in RAW_TABLES:
+            stage = quote_identifier(STAGE_PREFIX + table.name)
+            target = quote_identifier(table.name)
+            client.command(
+                f"ALTER TABLE {database}.{target} REPLACE PARTITION ({{processing_date:Date}}, {{window_days:UInt16}}) FROM {database}.{stage}",
+                parameters=partition,
+            )
+    except ClickHouseError as error:
+        raise PipelineError(f"{drop.directory}: load failed: {str(error).splitlines()[0][:200]}") from None
+    finally:
+        for table in RAW_TABLES:
+            client.command(f"DROP TABLE IF EXISTS {database}.{quote_identifier(STAGE_PREFIX + table.name)}")
+    return row_counts
+
+
+_table_columns_cache: dict[tuple[str, str], list[str]] = {}
+
+
+def _table_columns(client: Client, database: str, table: str) -> list[str]:
+    key = (database, table)
+    if key not in _table_columns_cache:
+        result = client.query(
+            "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
+            parameters={"database": database, "table": table},
+        )
+        _table_columns_cache[key] = [row[0] for row in result.result_rows]
+    return _table_columns_cache[key]
+
+
+def ingest(client: Client, network: str, source: Path) -> dict[str, int]:
+    """Load every drop of `network` under `source`; returns total rows loaded per raw table."""
+    validate_network(network)
+    drops = find_drops(source, network)
+    ensure_raw_tables(client, network)
+    totals = {table.name: 0 for table in RAW_TABLES}
+    for done, drop in enumerate(drops, start=1):
+        row_counts = load_drop(client, drop)
+        for name, rows in row_counts.items():
+            totals[name] += rows
+        if done % 10 == 0 or done == len(drops):
+            logger.bind(network=network, drops_done=done, drops_total=len(drops)).info("ingesting drops")
+    logger.bind(network=network, drops=len(drops), **totals).info("drops ingested")
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m trainer.ingest", description="Load upstream drops into the raw tables.")
+    parser.add_argument("--network", required=True, help="network = ClickHouse database, e.g. ethereum")
+    parser.add_argument("--source", required=True, type=Path, help="directory holding <network>/<date>/<N>d/ drops")
+    args = parser.parse_args()
+    ingest(connect(), validate_network(args.network), args.source.resolve())
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,182 @@
+"""Train one model end to end: contract, extraction, leak-free split, CV, fit, evaluation, files, registry row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from clickhouse_connect.driver.client import Client
+from loguru import logger
+
+from trainer import __version__, modeling, registry
+from trainer.config import StoreSettings, load_store_settings, project_var
+from trainer.connection import connect, validate_network
+from trainer.contract import MODEL_TYPES, FeatureContract, load_contract
+from trainer.errors import PipelineError
+from trainer.evaluate import auc_or_half, best_f1_threshold, binary_metrics, ranking_metrics
+from trainer.extract import check_table, extract, table_window
+from trainer.report import gain_by_family, render_report
+from trainer.split import check_classes, group_sizes, out_of_time_split
+from trainer.storage import Artifacts, artifact_stem, ensure_writable, remove_artifacts, write_artifacts
+
+
+@dataclass
+class TrainRequest:
+    model_type: str
+    network: str | None = None
+    start: date | None = None
+    end: date | None = None
+    output_dir: Path = Path("trained_models")
+    force: bool = False
+    tune_trials: int = 0
+    test_fraction: float = 0.2
+    min_per_class: int = 20
+    seed: int = 42
+
+
+@dataclass
+class TrainOutcome:
+    model_id: str
+    model_path: Path
+    metadata: dict[str, Any]
+    reused: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _config_key(request: TrainRequest, network: str, start: date, end: date, fingerprint: str, contract: FeatureContract) -> str:
+    """What makes two trainings the same: type, network, window, data, contract and every knob."""
+    payload = {
+        "model_type": request.model_type, "network": network, "start": str(start), "end": str(end),
+        "data": fingerprint, "contract": contract.fingerprint(), "tune": request.tune_trials,
+        "test_fraction": request.test_fraction, "min_per_class": request.min_per_class, "seed": request.seed,
+        "params": modeling.base_params(request.model_type, request.seed), "version": __version__,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _existing_model(client: Client, settings: StoreSettings, config_key: str) -> dict[str, Any] | None:
+    for row in registry.list_models(client, settings.registry_database, config_key=config_key):
+        if Path(row["model_path"]).is_file() and Path(row["metadata_path"]).is_file():
+            return row
+    return None
+
+
+def train_model(request: TrainRequest, client: Client | None = None, settings: StoreSettings | None = None) -> TrainOutcome:
+    if request.model_type not in MODEL_TYPES:
+        raise PipelineError(f"unknown model type {request.model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
+    network = validate_network(request.network or str(project_var("network")))
+    if request.start and request.end and request.start > request.end:
+        raise PipelineError(f"start date {request.start} is after end date {request.end}")
+    if request.min_per_class < 1:
+        raise PipelineError(f"min-per-class must be at least 1, got {request.min_per_class}")
+    output_dir = ensure_writable(request.output_dir)
+    settings = settings or load_store_settings()
+    client = client or connect(settings)
+    contract = load_contract(request.model_type)
+    check_table(client, network, contract)
+    held = table_window(client, network, contract.table)
+    if held is None:
+        raise PipelineError(f"{network}.{contract.table} holds no rows for network {network}: run dbt build for it")
+    start, end = request.start or held[0], request.end or held[1]
+    log = logger.bind(model_type=request.model_type, network=network, window=f"{start}..{end}")
+
+    data = extract(client, network, start, end, contract)
+    check_classes(data, request.min_per_class, f"{network}.{contract.table} for {start}..{end}")
+    registry.ensure_registry(client, settings.registry_database)
+    fingerprint = data.fingerprint()
+    config_key = _config_key(request, network, start, end, fingerprint, contract)
+    existing = None if request.force else _existing_model(client, settings, config_key)
+    if existing:
+        log.bind(model_id=existing["model_id"]).info("model already trained on this data and configuration; use --force to train again")
+        metadata = json.loads(Path(existing["metadata_path"]).read_text())
+        return TrainOutcome(existing["model_id"], Path(existing["model_path"]), metadata, reused=True)
+
+    split = out_of_time_split(data, request.test_fraction)
+    check_classes(split.train, request.min_per_class, f"the training part (before {split.test_start})")
+    check_classes(split.test, 1, f"the test part (from {split.test_start})")
+    del data
+    log.bind(train_rows=split.train.rows, test_rows=split.test.rows, dropped_shared=split.train_rows_dropped_for_shared_entities).info(
+        "out-of-time split made"
+    )
+
+    params = modeling.base_params(request.model_type, request.seed)
+    tuning = None
+    if request.tune_trials > 0:
+        params, tuning = modeling.tune(split.train, request.model_type, params, request.tune_trials, request.seed)
+        log.bind(best_cv_score=round(tuning["best_cv_score"], 4), trials=tuning["trials"]).info("tuning finished")
+    cv = modeling.cross_validate(split.train, request.model_type, params)
+    log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
+    booster = modeling.fit(split.train, request.model_type, params, cv.rounds)
+    score = booster.predict(split.test.features)
+
+    if modeling.is_ranker(request.model_type):
+        metrics = ranking_metrics(split.test.grade, score, group_sizes(split.test.processing_date))
+        metrics["test_auc"] = auc_or_half(split.test.label, score)
+        metrics["cv_ndcg_mean"], metrics["cv_ndcg_std"] = float(np.mean(cv.fold_scores)), float(np.std(cv.fold_scores))
+    else:
+        metrics = binary_metrics(split.test.label, score, best_f1_threshold(split.train.label, cv.out_of_fold))
+    metrics["cv_auc_mean"], metrics["cv_auc_std"] = float(np.mean(cv.fold_aucs)), float(np.std(cv.fold_aucs))
+
+    version = registry.next_version(client, settings.registry_database, request.model_type, network)
+    created_at = datetime.now(UTC)
+    stem = artifact_stem(request.model_type, version, created_at.strftime("%Y%m%d_%H%M%S"))
+    artifacts = Artifacts(output_dir / f"{stem}.txt", output_dir / f"{stem}.json", output_dir / f"{stem}.png")
+    families = {feature.name: feature.family for feature in contract.features}
+    family_gain = gain_by_family(contract.names, booster.feature_importance(importance_type="gain"), families)
+    positives = int(split.train.label.sum() + split.test.label.sum())
+    metadata = {
+        "model_id": stem,
+        "model_type": request.model_type,
+        "version": version,
+        "timestamp": created_at.isoformat(),
+        "network": network,
+        "training_period": {"start": str(start), "end": str(end), "test_start": split.test_start, "test_fraction": request.test_fraction},
+        "data_stats": {
+            "rows": split.train.rows + split.test.rows + split.train_rows_dropped_for_shared_entities,
+            "train_rows": split.train.rows,
+            "test_rows": split.test.rows,
+            "train_rows_dropped_for_shared_entities": split.train_rows_dropped_for_shared_entities,
+            "positives": positives,
+            "train_positive_rate": float(split.train.label.mean()),
+            "test_positive_rate": float(split.test.label.mean()),
+            "distinct_dates": int(np.unique(np.concatenate([split.train.processing_date, split.test.processing_date])).size),
+            "fingerprint": fingerprint,
+        },
+        "metrics": metrics,
+        "hyperparameters": {**params, "num_boost_round": cv.rounds},
+        "feature_names": contract.names,
+        "num_trees": booster.num_trees(),
+        "feature_contract": {"table": contract.table, "fingerprint": contract.fingerprint(), "features": contract.to_json()},
+        "gain_by_family": family_gain,
+        "dbt_models": contract.producers,
+        "tuning": tuning,
+        "config_key": config_key,
+        "project_version": __version__,
+        "report_path": str(artifacts.report_path),
+    }
+    report = render_report(f"{stem} ({network}, {start}..{end})", split.test.label, score, family_gain)
+    write_artifacts(artifacts, booster.model_to_string(), metadata, report)
+    try:
+        registry.insert(
+            client,
+            settings.registry_database,
+            registry.RegistryRow(
+                model_id=stem, model_type=request.model_type, version=version, network=network,
+                training_start_date=start, training_end_date=end, created_at=created_at,
+                model_path=str(artifacts.model_path), metadata_path=str(artifacts.metadata_path), report_path=str(artifacts.report_path),
+                metrics_json=json.dumps(metrics, sort_keys=True), hyperparameters_json=json.dumps(metadata["hyperparameters"], sort_keys=True),
+                feature_names=contract.names, num_samples=split.train.rows + split.test.rows, num_features=len(contract.names),
+                test_auc=metrics["test_auc"], cv_auc_mean=metrics["cv_auc_mean"], cv_auc_std=metrics["cv_auc_std"],
+                data_fingerprint=metadata["data_stats"]["fingerprint"], config_key=config_key, project_version=__version__,
+            ),
+        )  # fmt: skip
+    except BaseException:
+        remove_artifacts(artifacts)
+        raise
+    log.bind(model_id=stem, test_auc=round(metrics["test_auc"], 4), path=str(artifacts.model_path)).info("model trained and registered")
+    return TrainOutcome(stem, artifacts.model_path, metadata)

@@ -1,0 +1,58 @@
+"""A one-page PNG report beside each model: what a reviewer looks at before trusting it."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+
+def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_family: dict[str, float]) -> bytes:
+    """ROC, precision-recall, precision@k, calibration and gain by feature family, as PNG bytes."""
+    figure, axes = plt.subplots(2, 3, figsize=(15, 9))
+    figure.suptitle(title)
+    has_both = 0 < label.sum() < label.size
+    roc, pr, at_k, calibration, importance, _ = axes.flat
+    if has_both:
+        fpr, tpr, _ = roc_curve(label, score)
+        roc.plot(fpr, tpr)
+        precision, recall, _ = precision_recall_curve(label, score)
+        pr.plot(recall, precision)
+    roc.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    roc.set(title="ROC (test)", xlabel="false positive rate", ylabel="true positive rate")
+    pr.axhline(label.mean(), linestyle="--", color="grey")
+    pr.set(title="Precision-recall (test)", xlabel="recall", ylabel="precision")
+    order = np.argsort(-score, kind="stable")
+    ks = np.arange(1, label.size + 1)
+    at_k.plot(ks, np.cumsum(label[order]) / ks)
+    at_k.set(title="Precision@k (test)", xlabel="alerts reviewed (k)", ylabel="precision", xscale="log")
+    scaled = (score - score.min()) / (score.max() - score.min()) if score.max() > score.min() else np.full_like(score, 0.5)
+    if has_both:
+        observed, predicted = calibration_curve(label, np.clip(scaled, 0, 1), n_bins=10, strategy="quantile")
+        calibration.plot(predicted, observed, marker="o")
+    calibration.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    calibration.set(title="Calibration (test)", xlabel="predicted (scaled to [0, 1])", ylabel="observed positive rate")
+    families = sorted(gain_by_family, key=gain_by_family.get)
+    importance.barh(families, [gain_by_family[f] for f in families])
+    importance.set(title="Gain by feature family", xlabel="share of total gain")
+    axes.flat[5].axis("off")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def gain_by_family(feature_names: list[str], gains: np.ndarray, families: dict[str, str]) -> dict[str, float]:
+    total = float(gains.sum()) or 1.0
+    grouped: dict[str, float] = defaultdict(float)
+    for name, gain in zip(feature_names, gains, strict=True):
+        grouped[families[name]] += float(gain) / total
+    return dict(grouped)
