@@ -115,3 +115,33 @@ def test_changed_feature_contract_is_refused_on_load(trained) -> None:
     metadata["feature_contract"]["features"] = metadata["feature_contract"]["features"][:-1]
     with pytest.raises(PipelineError, match="no longer matches model"):
         check_contract(metadata, load_contract("alert_scorer"))
+
+
+def test_latest_model_loads_from_inside_the_output_dir_only(trained, client) -> None:
+    from trainer.storage import get_latest_model, resolve_inside
+
+    output_dir = trained["cluster_scorer"].model_path.parent
+    booster, metadata = get_latest_model(client, REGISTRY_DB, "cluster_scorer", "ethereum", output_dir)
+    assert metadata["model_type"] == "cluster_scorer" and booster.num_trees() == metadata["num_trees"]
+    with pytest.raises(PipelineError, match="outside the output directory"):
+        resolve_inside(output_dir, "/etc/passwd")
+    with pytest.raises(PipelineError, match="outside the output directory"):
+        resolve_inside(output_dir, "../../elsewhere/model.txt")
+
+
+def test_corrupted_model_file_fails_clearly(trained, tmp_path: Path) -> None:
+    source = trained["alert_scorer"].model_path
+    broken = tmp_path / source.name
+    broken.write_text(source.read_text()[:200])
+    broken.with_suffix(".json").write_text(source.with_suffix(".json").read_text())
+    with pytest.raises(PipelineError, match="is corrupted"):
+        load_model(broken)
+
+
+def test_tuning_records_the_study(ethereum, client, tmp_path: Path) -> None:
+    outcome = train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path, tune_trials=4), client=client)
+    tuning = outcome.metadata["tuning"]
+    assert tuning["trials"] == 4 and tuning["sampler"] == "TPESampler"
+    assert set(tuning["best_params"]) <= set(outcome.metadata["hyperparameters"])
+    for name, value in tuning["best_params"].items():
+        assert outcome.metadata["hyperparameters"][name] == value

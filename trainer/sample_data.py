@@ -17,7 +17,9 @@ homophily in money flows, cluster composition and the analyst labels. A model tr
 on features derived from these tables should therefore beat chance clearly without
 being perfect. With ``random_labels=True`` every label's risk level is drawn
 independently of the hidden risk (same marginal distribution), so nothing in the
-data predicts the label: the leakage test relies on that.
+data predicts the label: the leakage test relies on that. Addresses do recur across
+drops (alert popularity is skewed), so a model can still memorise an address's label;
+a leakage check must keep training and test addresses apart, as the out-of-time split does.
 
 Everything is vectorised with numpy and pyarrow; there is no per-alert Python loop.
 Each drop gets its own random stream derived from ``(seed, network, drop index)``,

@@ -114,3 +114,13 @@ def check_contract(metadata: dict[str, Any], contract: FeatureContract) -> None:
         added = sorted(set(contract.names) - set(trained))
         detail = f"missing now: {', '.join(missing) or '-'}; new: {', '.join(added) or '-'}" if missing or added else "same columns, other order"
         raise PipelineError(f"feature contract of {contract.table} no longer matches model {metadata['model_id']} ({detail})")
+
+
+def get_latest_model(client, registry_database: str, model_type: str, network: str, output_dir: Path = DEFAULT_OUTPUT_DIR) -> tuple[lgb.Booster, dict[str, Any]]:
+    """The newest registered model of a type and network, loaded from inside the output directory."""
+    from trainer.registry import list_models
+
+    rows = list_models(client, registry_database, model_type=model_type, network=network)
+    if not rows:
+        raise PipelineError(f"no registered {model_type} model for network {network}")
+    return load_model(resolve_inside(output_dir, rows[0]["model_path"]))
