@@ -29,6 +29,9 @@ demo: install profiles.yml
 	$(BIN)/python -m trainer --model-type alert_ranker --network $(NETWORK)
 	$(BIN)/python -m trainer --model-type cluster_scorer --network $(NETWORK)
 	$(BIN)/python -m trainer.registry --latest --network $(NETWORK)
+	$(BIN)/python -m trainer.score --model-type alert_ranker --network $(NETWORK) --processing-date $(END)
+	$(BIN)/python -m trainer.score --model-type cluster_scorer --network $(NETWORK) --processing-date $(END)
+	$(BIN)/python -m trainer.score --model-type alert_scorer --network $(NETWORK) --processing-date $(END)
 
 test: install profiles.yml
 	$(BIN)/python -m pytest

@@ -44,7 +44,9 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, args: list[str], message:
 
 
 def test_missing_training_table_names_it(ethereum, tmp_path: Path) -> None:
-    result = run(["-m", "trainer", "--model-type", "alert_scorer", "--network", "nowhere", "--output-dir", str(tmp_path / "m")], tmp_path / "db")
+    result = run(
+        ["-m", "trainer", "--model-type", "alert_scorer", "--network", "nowhere", "--output-dir", str(tmp_path / "m")], tmp_path / "db"
+    )
     assert result.returncode == 2
     assert "nowhere.training_alerts does not exist" in result.stderr
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())

@@ -30,7 +30,9 @@ def test_every_feature_is_described_and_labels_are_never_features(ethereum) -> N
     for model_type in ("alert_scorer", "cluster_scorer"):
         contract = load_contract(model_type)
         assert not {"label", "label_weight", "relevance_grade", "labelled_members"} & set(contract.names)
-        assert {f.family for f in contract.features} >= ({"cluster"} if model_type == "cluster_scorer" else {"alert", "address", "network", "temporal", "statistical", "cluster"})
+        assert {f.family for f in contract.features} >= (
+            {"cluster"} if model_type == "cluster_scorer" else {"alert", "address", "network", "temporal", "statistical", "cluster"}
+        )
         assert all(f.producer.startswith("int_") for f in contract.features)
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model":

@@ -57,11 +57,19 @@ def _rewrite(path: Path, change) -> None:
     ("file_name", "change", "message"),
     [
         ("alerts.parquet", lambda t: t.drop_columns(["severity"]), "required columns missing: severity"),
-        ("money_flows.parquet", lambda t: t.set_column(t.schema.get_field_index("amount_usd_sum"), "amount_usd_sum",
-            pa.array([float("nan")] * t.num_rows)), "NULL, NaN or infinite"),  # fmt: skip
+        (
+            "money_flows.parquet",
+            lambda t: t.set_column(t.schema.get_field_index("amount_usd_sum"), "amount_usd_sum", pa.array([float("nan")] * t.num_rows)),
+            "NULL, NaN or infinite",
+        ),  # fmt: skip
         ("alerts.parquet", lambda t: pa.concat_tables([t, t.slice(0, 1)]), "duplicated rows for key (alert_id)"),
-        ("alerts.parquet", lambda t: t.set_column(t.schema.get_field_index("alert_id"), "alert_id",
-            pa.array([None] + t.column("alert_id").to_pylist()[1:], pa.string())), "NULL or empty key"),  # fmt: skip
+        (
+            "alerts.parquet",
+            lambda t: t.set_column(
+                t.schema.get_field_index("alert_id"), "alert_id", pa.array([None] + t.column("alert_id").to_pylist()[1:], pa.string())
+            ),
+            "NULL or empty key",
+        ),  # fmt: skip
         ("alerts.parquet", lambda t: t.slice(0, 0), "file has no rows"),
     ],
 )

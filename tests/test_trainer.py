@@ -43,7 +43,18 @@ def test_model_reloads_and_predicts_the_same_scores(trained, client, model_type:
     np.testing.assert_array_equal(reloaded, original)
     assert metadata["num_trees"] == booster.num_trees() > 0
     assert np.unique(np.round(reloaded, 6)).size > 10, "a constant model must never be saved"
-    for key in ("model_type", "version", "timestamp", "network", "training_period", "data_stats", "metrics", "hyperparameters", "feature_names", "num_trees"):
+    for key in (
+        "model_type",
+        "version",
+        "timestamp",
+        "network",
+        "training_period",
+        "data_stats",
+        "metrics",
+        "hyperparameters",
+        "feature_names",
+        "num_trees",
+    ):
         assert key in metadata
     assert Path(metadata["report_path"]).stat().st_size > 10_000
 
@@ -102,7 +113,9 @@ def test_one_class_window_fails_with_counts_and_writes_nothing(ethereum, client,
     output_dir = tmp_path / "models"
     before = len(list_models(client, REGISTRY_DB))
     with pytest.raises(PipelineError, match=r"has \d+ positive and \d+ negative rows; at least 100000 of each"):
-        train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=output_dir, min_per_class=100000), client=client)
+        train_model(
+            TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=output_dir, min_per_class=100000), client=client
+        )
     with pytest.raises(PipelineError, match=r"holds 1 distinct date\(s\)"):
         train_model(TrainRequest(model_type="alert_scorer", network="ethereum", output_dir=output_dir, start=date(2024, 3, 1),
                                  end=date(2024, 3, 1), min_per_class=1), client=client)  # fmt: skip

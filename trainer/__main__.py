@@ -30,11 +30,13 @@ def parse_args(argv: list[str] | None = None) -> TrainRequest:
     parser.add_argument("--test-fraction", type=float, default=0.2, help="share of the last dates held out (default 0.2)")
     parser.add_argument("--min-per-class", type=int, default=20, help="fewest rows of each label class (default 20)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--families", help="comma-separated feature families to use (default: all), e.g. alert,network")
     args = parser.parse_args(argv)
     return TrainRequest(
         model_type=args.model_type, network=args.network, start=args.start_date, end=args.end_date,
         output_dir=args.output_dir, force=args.force, tune_trials=args.tune, test_fraction=args.test_fraction,
         min_per_class=args.min_per_class, seed=args.seed,
+        families=tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else (),
     )  # fmt: skip
 
 

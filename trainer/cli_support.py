@@ -14,7 +14,6 @@ EXIT_FAILED = 2
 EXIT_INTERRUPTED = 130
 
 
-
 def _log_format(record: dict) -> str:
     """Time, level, message, then the structured context as key=value pairs."""
     context = " ".join(f"{key}={value}" for key, value in record["extra"].items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -22,7 +22,7 @@ class StoreSettings:
     host: str = ""
     port: int = 8123
     user: str = "default"
-    password: str = ""
+    password: str = field(default="", repr=False)
     secure: bool = False
 
     def describe(self) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from loguru import logger
 
@@ -81,6 +82,35 @@ def check_table(client: Client, network: str, contract: FeatureContract) -> None
         raise PipelineError(f"table {network}.{contract.table} lacks feature columns of its contract: {', '.join(missing)}")
 
 
+def stream_rows(
+    client: Client, query: str, parameters: dict[str, object], rows: int, leading: list[str], width: int, what: str
+) -> tuple[dict[str, pa.ChunkedArray], np.ndarray]:
+    """Run `query`, whose first columns are `leading` and whose last `width` columns are float32 features.
+
+    The features are copied batch by batch into one preallocated float32 matrix; the leading columns stay Arrow.
+    """
+    features = np.empty((rows, width), dtype=np.float32)
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in leading}
+    filled = 0
+    with client.query_arrow_stream(query, parameters=parameters) as stream:
+        for batch in stream:
+            size = batch.num_rows
+            if filled + size > rows:
+                raise PipelineError(f"{what} changed while it was read; run again")
+            for position, name in enumerate(leading):
+                chunks[name].append(batch.column(position))
+            for j in range(width):
+                features[filled : filled + size, j] = batch.column(len(leading) + j).to_numpy(zero_copy_only=False)
+            filled += size
+    if filled != rows:
+        raise PipelineError(f"{what} changed while it was read; run again")
+    return {name: pa.chunked_array(arrays, type=arrays[0].type if arrays else None) for name, arrays in chunks.items()}, features
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    return column.to_numpy()
+
+
 def extract(client: Client, network: str, start: date, end: date, contract: FeatureContract) -> TrainingData:
     """The rows of the training table for the network and window, ordered by date and key."""
     check_table(client, network, contract)
@@ -98,33 +128,42 @@ def extract(client: Client, network: str, start: date, end: date, contract: Feat
         f"toUInt8(label) AS label, toFloat32(label_weight) AS weight, toUInt8({grade}) AS grade, {feature_sql} "
         f"FROM {table} WHERE {where} ORDER BY processing_date, {key}"
     )
-    width = len(contract.names)
-    features = np.empty((rows, width), dtype=np.float32)
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("processing_date", "key", "entity", "label", "weight", "grade")}
-    filled = 0
-    with client.query_arrow_stream(query, parameters=parameters) as stream:
-        for batch in stream:
-            size = batch.num_rows
-            if filled + size > rows:
-                raise PipelineError(f"{network}.{contract.table} changed while it was read; run again")
-            for position, name in enumerate(columns):
-                columns[name].append(batch.column(position).to_numpy(zero_copy_only=False))
-            for j in range(width):
-                features[filled : filled + size, j] = batch.column(6 + j).to_numpy(zero_copy_only=False)
-            filled += size
-    if filled != rows:
-        raise PipelineError(f"{network}.{contract.table} changed while it was read; run again")
+    leading = ["processing_date", "key", "entity", "label", "weight", "grade"]
+    columns, features = stream_rows(client, query, parameters, rows, leading, len(contract.names), f"{network}.{contract.table}")
     data = TrainingData(
         features=features,
-        label=np.concatenate(columns["label"]).astype(np.uint8),
-        weight=np.concatenate(columns["weight"]).astype(np.float32),
-        grade=np.concatenate(columns["grade"]).astype(np.uint8),
-        processing_date=np.concatenate(columns["processing_date"]).astype("datetime64[D]"),
-        entity=np.concatenate(columns["entity"]).astype(np.uint64),
-        key=np.concatenate(columns["key"]).astype(np.uint64),
+        label=_numpy(columns["label"]).astype(np.uint8),
+        weight=_numpy(columns["weight"]).astype(np.float32),
+        grade=_numpy(columns["grade"]).astype(np.uint8),
+        processing_date=_numpy(columns["processing_date"]).astype("datetime64[D]"),
+        entity=_numpy(columns["entity"]).astype(np.uint64),
+        key=_numpy(columns["key"]).astype(np.uint64),
         feature_names=contract.names,
     )
-    logger.bind(network=network, table=contract.table, rows=rows, features=width, matrix_mb=round(features.nbytes / 2**20, 1)).info(
-        "training table extracted"
-    )
+    logger.bind(
+        network=network, table=contract.table, rows=rows, features=len(contract.names), matrix_mb=round(features.nbytes / 2**20, 1)
+    ).info("training table extracted")
     return data
+
+
+@dataclass
+class ScoringData:
+    features: np.ndarray  # float32, rows x features
+    keys: pa.ChunkedArray  # alert or cluster ids, as Arrow strings
+    processing_date: date
+
+
+def extract_for_scoring(client: Client, network: str, processing_date: date, contract: FeatureContract) -> ScoringData:
+    """Every row of the scoring table for one processing date, labelled or not, ordered by key."""
+    check_table(client, network, contract)
+    table = f"{quote_identifier(network)}.{quote_identifier(contract.table)}"
+    key = KEY_COLUMNS[contract.table]
+    where = "network = {network:String} AND processing_date = {day:Date}"
+    parameters = {"network": network, "day": processing_date}
+    rows = int(client.command(f"SELECT count() FROM {table} WHERE {where}", parameters=parameters))
+    if rows == 0:
+        raise PipelineError(f"{network}.{contract.table} has no rows for {processing_date}: run dbt build for a window holding it")
+    feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
+    query = f"SELECT {key}, {feature_sql} FROM {table} WHERE {where} ORDER BY {key}"
+    columns, features = stream_rows(client, query, parameters, rows, ["key"], len(contract.names), f"{network}.{contract.table}")
+    return ScoringData(features=features, keys=columns["key"], processing_date=processing_date)

@@ -10,9 +10,10 @@ drop replaces it instead of duplicating it, and a bad drop loads nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -72,7 +73,14 @@ RAW_TABLES = (
         file_name="clusters.parquet",
         keys=("cluster_id", "primary_address", "primary_alert_id"),
         numbers=("total_alerts", "total_volume_usd", "confidence_avg"),
-        others=("cluster_type", "related_alert_ids", "addresses_involved", "severity_max", "earliest_alert_timestamp", "latest_alert_timestamp"),
+        others=(
+            "cluster_type",
+            "related_alert_ids",
+            "addresses_involved",
+            "severity_max",
+            "earliest_alert_timestamp",
+            "latest_alert_timestamp",
+        ),
         unique_key=("cluster_id",),
     ),
     RawTable(
@@ -189,7 +197,9 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> int:
     if counts["rows"] == 0:
         raise PipelineError(f"{path}: file has no rows")
     problems = {
-        "rows_dated_elsewhere": f"rows whose processing_date/window_days differ from the folder ({drop.processing_date}, {drop.window_days}d)",
+        "rows_dated_elsewhere": (
+            f"rows whose processing_date/window_days differ from the folder ({drop.processing_date}, {drop.window_days}d)"
+        ),
         "empty_keys": f"rows with a NULL or empty key ({', '.join(table.keys)})",
         "non_finite_numbers": "rows with a NULL, NaN or infinite number",
         "negative_numbers": "rows with a negative amount or count",
@@ -207,6 +217,12 @@ def load_drop(client: Client, drop: Drop) -> dict[str, int]:
     database = quote_identifier(drop.network)
     partition = {"processing_date": drop.processing_date, "window_days": drop.window_days}
     try:
+        # Hide the drop from dbt while its partitions are swapped; it is visible again once all five are in.
+        client.command(
+            f"DELETE FROM {database}.ingested_drops "
+            "WHERE processing_date = {processing_date:Date} AND window_days = {window_days:UInt16}",
+            parameters=partition,
+        )
         for table in RAW_TABLES:
             stage = quote_identifier(STAGE_PREFIX + table.name)
             target = quote_identifier(table.name)
@@ -221,9 +237,15 @@ def load_drop(client: Client, drop: Drop) -> dict[str, int]:
             stage = quote_identifier(STAGE_PREFIX + table.name)
             target = quote_identifier(table.name)
             client.command(
-                f"ALTER TABLE {database}.{target} REPLACE PARTITION ({{processing_date:Date}}, {{window_days:UInt16}}) FROM {database}.{stage}",
+                f"ALTER TABLE {database}.{target} REPLACE PARTITION ({{processing_date:Date}}, {{window_days:UInt16}}) "
+                f"FROM {database}.{stage}",
                 parameters=partition,
             )
+        client.insert(
+            f"{drop.network}.ingested_drops",
+            [[drop.processing_date, drop.window_days, str(drop.directory), json.dumps(row_counts), datetime.now(UTC)]],
+            column_names=["processing_date", "window_days", "source", "row_counts_json", "ingested_at"],
+        )
     except ClickHouseError as error:
         raise PipelineError(f"{drop.directory}: load failed: {str(error).splitlines()[0][:200]}") from None
     finally:

@@ -27,7 +27,11 @@ def is_ranker(model_type: str) -> bool:
 
 def base_params(model_type: str, seed: int) -> dict[str, Any]:
     """Parameters that make a run reproducible to the byte on the same data."""
-    objective = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10, 50]} if is_ranker(model_type) else {"objective": "binary", "metric": "auc"}
+    objective = (
+        {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10, 50]}
+        if is_ranker(model_type)
+        else {"objective": "binary", "metric": "auc"}
+    )
     return {
         **objective,
         "learning_rate": 0.05,
@@ -51,7 +55,9 @@ def make_dataset(data: TrainingData, model_type: str, reference: lgb.Dataset | N
             data.features, label=data.grade, group=group_sizes(data.processing_date), feature_name=data.feature_names,
             reference=reference, free_raw_data=True,
         )  # fmt: skip
-    return lgb.Dataset(data.features, label=data.label, weight=data.weight, feature_name=data.feature_names, reference=reference, free_raw_data=True)
+    return lgb.Dataset(
+        data.features, label=data.label, weight=data.weight, feature_name=data.feature_names, reference=reference, free_raw_data=True
+    )
 
 
 @dataclass

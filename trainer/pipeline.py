@@ -22,7 +22,16 @@ from trainer.evaluate import auc_or_half, best_f1_threshold, binary_metrics, ran
 from trainer.extract import check_table, extract, table_window
 from trainer.report import gain_by_family, render_report
 from trainer.split import check_classes, group_sizes, out_of_time_split
-from trainer.storage import Artifacts, artifact_stem, ensure_writable, remove_artifacts, write_artifacts
+from trainer.storage import (
+    Artifacts,
+    artifact_stem,
+    artifacts_on_disk,
+    ensure_writable,
+    leftover_temporaries,
+    output_dir_lock,
+    remove_artifacts,
+    write_artifacts,
+)
 
 
 @dataclass
@@ -37,6 +46,7 @@ class TrainRequest:
     test_fraction: float = 0.2
     min_per_class: int = 20
     seed: int = 42
+    families: tuple[str, ...] = ()  # empty: every family of the contract
 
 
 @dataclass
@@ -53,7 +63,8 @@ def _config_key(request: TrainRequest, network: str, start: date, end: date, fin
     payload = {
         "model_type": request.model_type, "network": network, "start": str(start), "end": str(end),
         "data": fingerprint, "contract": contract.fingerprint(), "tune": request.tune_trials,
-        "test_fraction": request.test_fraction, "min_per_class": request.min_per_class, "seed": request.seed,
+        "test_fraction": request.test_fraction, "families": sorted(request.families),
+        "min_per_class": request.min_per_class, "seed": request.seed,
         "params": modeling.base_params(request.model_type, request.seed), "version": __version__,
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -78,6 +89,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     settings = settings or load_store_settings()
     client = client or connect(settings)
     contract = load_contract(request.model_type)
+    if request.families:
+        contract = contract.restricted_to(request.families)
     check_table(client, network, contract)
     held = table_window(client, network, contract.table)
     if held is None:
@@ -122,61 +135,85 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
         metrics = binary_metrics(split.test.label, score, best_f1_threshold(split.train.label, cv.out_of_fold))
     metrics["cv_auc_mean"], metrics["cv_auc_std"] = float(np.mean(cv.fold_aucs)), float(np.std(cv.fold_aucs))
 
-    version = registry.next_version(client, settings.registry_database, request.model_type, network)
-    created_at = datetime.now(UTC)
-    stem = artifact_stem(request.model_type, version, created_at.strftime("%Y%m%d_%H%M%S"))
-    artifacts = Artifacts(output_dir / f"{stem}.txt", output_dir / f"{stem}.json", output_dir / f"{stem}.png")
     families = {feature.name: feature.family for feature in contract.features}
     family_gain = gain_by_family(contract.names, booster.feature_importance(importance_type="gain"), families)
     positives = int(split.train.label.sum() + split.test.label.sum())
-    metadata = {
-        "model_id": stem,
-        "model_type": request.model_type,
-        "version": version,
-        "timestamp": created_at.isoformat(),
-        "network": network,
-        "training_period": {"start": str(start), "end": str(end), "test_start": split.test_start, "test_fraction": request.test_fraction},
-        "data_stats": {
-            "rows": split.train.rows + split.test.rows + split.train_rows_dropped_for_shared_entities,
-            "train_rows": split.train.rows,
-            "test_rows": split.test.rows,
-            "train_rows_dropped_for_shared_entities": split.train_rows_dropped_for_shared_entities,
-            "positives": positives,
-            "train_positive_rate": float(split.train.label.mean()),
-            "test_positive_rate": float(split.test.label.mean()),
-            "distinct_dates": int(np.unique(np.concatenate([split.train.processing_date, split.test.processing_date])).size),
-            "fingerprint": fingerprint,
-        },
-        "metrics": metrics,
-        "hyperparameters": {**params, "num_boost_round": cv.rounds},
-        "feature_names": contract.names,
-        "num_trees": booster.num_trees(),
-        "feature_contract": {"table": contract.table, "fingerprint": contract.fingerprint(), "features": contract.to_json()},
-        "gain_by_family": family_gain,
-        "dbt_models": contract.producers,
-        "tuning": tuning,
-        "config_key": config_key,
-        "project_version": __version__,
-        "report_path": str(artifacts.report_path),
-    }
-    report = render_report(f"{stem} ({network}, {start}..{end})", split.test.label, score, family_gain)
-    write_artifacts(artifacts, booster.model_to_string(), metadata, report)
-    try:
-        registry.insert(
-            client,
-            settings.registry_database,
-            registry.RegistryRow(
-                model_id=stem, model_type=request.model_type, version=version, network=network,
-                training_start_date=start, training_end_date=end, created_at=created_at,
-                model_path=str(artifacts.model_path), metadata_path=str(artifacts.metadata_path), report_path=str(artifacts.report_path),
-                metrics_json=json.dumps(metrics, sort_keys=True), hyperparameters_json=json.dumps(metadata["hyperparameters"], sort_keys=True),
-                feature_names=contract.names, num_samples=split.train.rows + split.test.rows, num_features=len(contract.names),
-                test_auc=metrics["test_auc"], cv_auc_mean=metrics["cv_auc_mean"], cv_auc_std=metrics["cv_auc_std"],
-                data_fingerprint=metadata["data_stats"]["fingerprint"], config_key=config_key, project_version=__version__,
-            ),
-        )  # fmt: skip
-    except BaseException:
-        remove_artifacts(artifacts)
-        raise
+    with output_dir_lock(output_dir):
+        recover_orphans(client, settings, output_dir)
+        version = registry.next_version(client, settings.registry_database, request.model_type, network)
+        created_at = datetime.now(UTC)
+        stem = artifact_stem(request.model_type, version, created_at.strftime("%Y%m%d_%H%M%S"))
+        artifacts = Artifacts(output_dir / f"{stem}.txt", output_dir / f"{stem}.json", output_dir / f"{stem}.png")
+        metadata = {
+            "model_id": stem,
+            "model_type": request.model_type,
+            "version": version,
+            "timestamp": created_at.isoformat(),
+            "network": network,
+            "training_period": {
+                "start": str(start),
+                "end": str(end),
+                "test_start": split.test_start,
+                "test_fraction": request.test_fraction,
+            },
+            "data_stats": {
+                "rows": split.train.rows + split.test.rows + split.train_rows_dropped_for_shared_entities,
+                "train_rows": split.train.rows,
+                "test_rows": split.test.rows,
+                "train_rows_dropped_for_shared_entities": split.train_rows_dropped_for_shared_entities,
+                "positives": positives,
+                "train_positive_rate": float(split.train.label.mean()),
+                "test_positive_rate": float(split.test.label.mean()),
+                "distinct_dates": int(np.unique(np.concatenate([split.train.processing_date, split.test.processing_date])).size),
+                "fingerprint": fingerprint,
+            },
+            "metrics": metrics,
+            "hyperparameters": {**params, "num_boost_round": cv.rounds},
+            "feature_names": contract.names,
+            "num_trees": booster.num_trees(),
+            "feature_contract": {"table": contract.table, "fingerprint": contract.fingerprint(), "features": contract.to_json()},
+            "gain_by_family": family_gain,
+            "dbt_models": contract.producers,
+            "tuning": tuning,
+            "config_key": config_key,
+            "project_version": __version__,
+            "report_path": str(artifacts.report_path),
+        }
+        report = render_report(f"{stem} ({network}, {start}..{end})", split.test.label, score, family_gain)
+        write_artifacts(artifacts, booster.model_to_string(), metadata, report)
+        try:
+            registry.insert(client, settings.registry_database, registry.row_from_metadata(metadata, artifacts.model_path))
+        except BaseException:
+            remove_artifacts(artifacts)
+            raise
     log.bind(model_id=stem, test_auc=round(metrics["test_auc"], 4), path=str(artifacts.model_path)).info("model trained and registered")
     return TrainOutcome(stem, artifacts.model_path, metadata)
+
+
+def recover_orphans(client: Client, settings: StoreSettings, output_dir: Path) -> None:
+    """Finish or undo what a crashed run left in the output directory.
+
+    A complete file set (model, metadata, report) without a registry row was saved by a run that died
+    before registering it: it is registered now from its metadata. An incomplete set, or leftover temporary
+    files, cannot be trusted and is removed.
+    """
+    registered = {row["model_id"] for row in registry.list_models(client, settings.registry_database)}
+    for temporary in leftover_temporaries(output_dir):
+        temporary.unlink(missing_ok=True)
+        logger.bind(path=str(temporary)).warning("removed a temporary file left by an interrupted run")
+    for model_id, artifacts in artifacts_on_disk(output_dir).items():
+        if model_id in registered:
+            continue
+        complete = all(path.is_file() for path in artifacts.all())
+        metadata = None
+        if complete:
+            try:
+                metadata = json.loads(artifacts.metadata_path.read_text())
+            except ValueError:
+                metadata = None
+        if metadata is None or metadata.get("model_id") != model_id:
+            remove_artifacts(artifacts)
+            logger.bind(model_id=model_id).warning("removed the incomplete files of a model that was never registered")
+            continue
+        registry.insert(client, settings.registry_database, registry.row_from_metadata(metadata, artifacts.model_path))
+        logger.bind(model_id=model_id).warning("registered a complete model whose run stopped before registering it")

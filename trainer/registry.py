@@ -18,7 +18,6 @@ from trainer.cli_support import run_cli
 from trainer.config import load_store_settings
 from trainer.connection import connect, quote_identifier, validate_network
 from trainer.contract import MODEL_TYPES
-from trainer.errors import PipelineError
 
 REGISTRY_TABLE = "trained_models"
 
@@ -78,6 +77,34 @@ class RegistryRow:
 COLUMNS = list(RegistryRow.__dataclass_fields__)
 
 
+def row_from_metadata(metadata: dict[str, Any], model_path: Path) -> RegistryRow:
+    """The registry row of a model, entirely from its metadata file: one source for both to agree on."""
+    metrics, stats = metadata["metrics"], metadata["data_stats"]
+    return RegistryRow(
+        model_id=metadata["model_id"],
+        model_type=metadata["model_type"],
+        version=int(metadata["version"]),
+        network=metadata["network"],
+        training_start_date=date.fromisoformat(metadata["training_period"]["start"]),
+        training_end_date=date.fromisoformat(metadata["training_period"]["end"]),
+        created_at=datetime.fromisoformat(metadata["timestamp"]),
+        model_path=str(model_path),
+        metadata_path=str(model_path.with_suffix(".json")),
+        report_path=str(model_path.with_suffix(".png")),
+        metrics_json=json.dumps(metrics, sort_keys=True),
+        hyperparameters_json=json.dumps(metadata["hyperparameters"], sort_keys=True),
+        feature_names=list(metadata["feature_names"]),
+        num_samples=int(stats["train_rows"] + stats["test_rows"]),
+        num_features=len(metadata["feature_names"]),
+        test_auc=float(metrics["test_auc"]),
+        cv_auc_mean=float(metrics["cv_auc_mean"]),
+        cv_auc_std=float(metrics["cv_auc_std"]),
+        data_fingerprint=stats["fingerprint"],
+        config_key=metadata["config_key"],
+        project_version=metadata["project_version"],
+    )
+
+
 def _table(database: str) -> str:
     return f"{quote_identifier(database)}.{quote_identifier(REGISTRY_TABLE)}"
 
@@ -110,7 +137,9 @@ def list_models(
             conditions.append(f"{column} = {{{column}:String}}")
             parameters[column] = value
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    result = client.query(f"SELECT {', '.join(COLUMNS)} FROM {_table(database)} {where} ORDER BY created_at DESC, version DESC", parameters=parameters)
+    result = client.query(
+        f"SELECT {', '.join(COLUMNS)} FROM {_table(database)} {where} ORDER BY created_at DESC, version DESC", parameters=parameters
+    )
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
 
@@ -142,7 +171,10 @@ def main() -> None:
     for r in rows:
         window = f"{r['training_start_date']}..{r['training_end_date']}"
         cv = f"{r['cv_auc_mean']:.3f}±{r['cv_auc_std']:.3f}"
-        print(f"{r['model_id']:<44} {r['network']:<10} {window:<23} {r['num_samples']:>8} {r['test_auc']:>8.3f} {cv:>13}  {Path(r['model_path'])}")
+        print(
+            f"{r['model_id']:<44} {r['network']:<10} {window:<23} {r['num_samples']:>8} {r['test_auc']:>8.3f} {cv:>13}  "
+            f"{Path(r['model_path'])}"
+        )
 
 
 if __name__ == "__main__":

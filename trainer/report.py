@@ -33,12 +33,19 @@ def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_fami
     ks = np.arange(1, label.size + 1)
     at_k.plot(ks, np.cumsum(label[order]) / ks)
     at_k.set(title="Precision@k (test)", xlabel="alerts reviewed (k)", ylabel="precision", xscale="log")
-    scaled = (score - score.min()) / (score.max() - score.min()) if score.max() > score.min() else np.full_like(score, 0.5)
+    # Binary models score probabilities; a ranker's scores are only an order, so they are scaled to [0, 1].
+    is_probability = score.min() >= 0 and score.max() <= 1
+    spread = score.max() - score.min()
+    scaled = score if is_probability else (score - score.min()) / spread if spread > 0 else np.full_like(score, 0.5)
     if has_both:
-        observed, predicted = calibration_curve(label, np.clip(scaled, 0, 1), n_bins=10, strategy="quantile")
+        observed, predicted = calibration_curve(label, scaled, n_bins=10, strategy="quantile")
         calibration.plot(predicted, observed, marker="o")
     calibration.plot([0, 1], [0, 1], linestyle="--", color="grey")
-    calibration.set(title="Calibration (test)", xlabel="predicted (scaled to [0, 1])", ylabel="observed positive rate")
+    calibration.set(
+        title="Calibration (test)",
+        xlabel="predicted probability" if is_probability else "score scaled to [0, 1]",
+        ylabel="observed positive rate",
+    )
     families = sorted(gain_by_family, key=gain_by_family.get)
     importance.barh(families, [gain_by_family[f] for f in families])
     importance.set(title="Gain by feature family", xlabel="share of total gain")

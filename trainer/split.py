@@ -22,9 +22,7 @@ def check_classes(data: TrainingData, min_per_class: int, what: str) -> None:
     positives = int(data.label.sum())
     negatives = data.rows - positives
     if positives < min_per_class or negatives < min_per_class:
-        raise PipelineError(
-            f"{what} has {positives} positive and {negatives} negative rows; at least {min_per_class} of each are needed"
-        )
+        raise PipelineError(f"{what} has {positives} positive and {negatives} negative rows; at least {min_per_class} of each are needed")
 
 
 def out_of_time_split(data: TrainingData, test_fraction: float) -> HoldoutSplit:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +80,36 @@ def write_artifacts(artifacts: Artifacts, model_text: str, metadata: dict[str, A
         raise
 
 
+ARTIFACT_NAME = re.compile(r"^(?P<stem>(?P<model_type>[a-z_]+)_v(?P<version>\d+)_(?P<timestamp>\d{8}_\d{6}))\.(txt|json|png)$")
+
+
+@contextmanager
+def output_dir_lock(directory: Path) -> Iterator[None]:
+    """Serialise version allocation, file writing and registration among trainers sharing an output directory."""
+    with open(directory / ".registry.lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def artifacts_on_disk(directory: Path) -> dict[str, Artifacts]:
+    """Every model file set in the output directory, complete or not, by model id."""
+    found: dict[str, Artifacts] = {}
+    for path in directory.iterdir():
+        match = ARTIFACT_NAME.match(path.name)
+        if match:
+            stem = match.group("stem")
+            found[stem] = Artifacts(directory / f"{stem}.txt", directory / f"{stem}.json", directory / f"{stem}.png")
+    return found
+
+
+def leftover_temporaries(directory: Path) -> list[Path]:
+    """Hidden temporary files of a write that never finished."""
+    return [path for path in directory.glob(".*.tmp") if path.is_file()]
+
+
 def remove_artifacts(artifacts: Artifacts) -> None:
     for path in artifacts.all():
         path.unlink(missing_ok=True)
@@ -112,11 +146,15 @@ def check_contract(metadata: dict[str, Any], contract: FeatureContract) -> None:
     if trained != contract.names:
         missing = sorted(set(trained) - set(contract.names))
         added = sorted(set(contract.names) - set(trained))
-        detail = f"missing now: {', '.join(missing) or '-'}; new: {', '.join(added) or '-'}" if missing or added else "same columns, other order"
+        detail = (
+            f"missing now: {', '.join(missing) or '-'}; new: {', '.join(added) or '-'}" if missing or added else "same columns, other order"
+        )
         raise PipelineError(f"feature contract of {contract.table} no longer matches model {metadata['model_id']} ({detail})")
 
 
-def get_latest_model(client, registry_database: str, model_type: str, network: str, output_dir: Path = DEFAULT_OUTPUT_DIR) -> tuple[lgb.Booster, dict[str, Any]]:
+def get_latest_model(
+    client, registry_database: str, model_type: str, network: str, output_dir: Path = DEFAULT_OUTPUT_DIR
+) -> tuple[lgb.Booster, dict[str, Any]]:
     """The newest registered model of a type and network, loaded from inside the output directory."""
     from trainer.registry import list_models
 

@@ -187,3 +187,14 @@ CREATE TABLE IF NOT EXISTS raw_address_labels (
 ) ENGINE = MergeTree
 PARTITION BY (processing_date, window_days)
 ORDER BY (processing_date, window_days, network, address, label);
+
+-- The drops whose five files were all loaded. dbt reads only these, so a drop interrupted half-way through
+-- ingestion is never visible to a build.
+CREATE TABLE IF NOT EXISTS ingested_drops (
+    processing_date Date,
+    window_days UInt16,
+    source String,
+    row_counts_json String,
+    ingested_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree(ingested_at)
+ORDER BY (processing_date, window_days);

@@ -6,24 +6,24 @@ with labels as (
     select * from {{ ref('int_cluster_labels') }}
 ),
 
-cluster_profiles as (
-    select * from {{ ref('int_cluster_profiles') }}
+scoring_clusters as (
+    select * from {{ ref('scoring_clusters') }}
 ),
 
 final as (
     select
-        '{{ validated_network() }}' as network,
+        scoring_clusters.network as network,
         labels.processing_date as processing_date,
         labels.cluster_id as cluster_id,
-        cluster_profiles.primary_address as address,
+        scoring_clusters.address as address,
         labels.label as label,
         labels.label_weight as label_weight,
         labels.labelled_members as labelled_members,
-        cluster_profiles.* except (processing_date, cluster_id, primary_address)
+        scoring_clusters.* except (network, processing_date, cluster_id, address)
     from labels
-    inner join cluster_profiles
-        on labels.processing_date = cluster_profiles.processing_date
-        and labels.cluster_id = cluster_profiles.cluster_id
+    inner join scoring_clusters
+        on labels.processing_date = scoring_clusters.processing_date
+        and labels.cluster_id = scoring_clusters.cluster_id
 )
 
 select * from final

@@ -43,6 +43,7 @@ renamed as (
         toFloat64(is_dormant_reactivated) as is_dormant_reactivated
     from source
     where window_days = {{ window_days() }}
+      and (processing_date, window_days) in (select processing_date, window_days from {{ source('raw', 'ingested_drops') }})
 )
 
 select * from renamed

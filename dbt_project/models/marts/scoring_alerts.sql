@@ -1,0 +1,62 @@
+{{ config(order_by=['processing_date', 'alert_id']) }}
+
+{#- Every alert of the window with every feature: what alert models score, and the base of training_alerts. -#}
+
+with alerts as (
+    select processing_date, alert_id, address
+    from {{ ref('stg_alerts') }}
+    where processing_date between {{ window_start() }} and {{ window_end() }}
+),
+
+alert_features as (
+    select * from {{ ref('int_alert_features') }}
+),
+
+address_features as (
+    select * from {{ ref('int_address_features') }}
+),
+
+network_features as (
+    select * from {{ ref('int_network_features') }}
+),
+
+temporal_features as (
+    select * from {{ ref('int_temporal_features') }}
+),
+
+statistical_features as (
+    select * from {{ ref('int_statistical_features') }}
+),
+
+cluster_features as (
+    select * from {{ ref('int_cluster_features') }}
+),
+
+final as (
+    select
+        '{{ validated_network() }}' as network,
+        alerts.processing_date as processing_date,
+        alerts.alert_id as alert_id,
+        alerts.address as address,
+        alert_features.* except (processing_date, alert_id),
+        address_features.* except (processing_date, alert_id),
+        network_features.* except (processing_date, alert_id),
+        temporal_features.* except (processing_date, alert_id),
+        statistical_features.* except (processing_date, alert_id),
+        cluster_features.* except (processing_date, alert_id)
+    from alerts
+    inner join alert_features
+        on alerts.processing_date = alert_features.processing_date and alerts.alert_id = alert_features.alert_id
+    inner join address_features
+        on alerts.processing_date = address_features.processing_date and alerts.alert_id = address_features.alert_id
+    inner join network_features
+        on alerts.processing_date = network_features.processing_date and alerts.alert_id = network_features.alert_id
+    inner join temporal_features
+        on alerts.processing_date = temporal_features.processing_date and alerts.alert_id = temporal_features.alert_id
+    inner join statistical_features
+        on alerts.processing_date = statistical_features.processing_date and alerts.alert_id = statistical_features.alert_id
+    inner join cluster_features
+        on alerts.processing_date = cluster_features.processing_date and alerts.alert_id = cluster_features.alert_id
+)
+
+select * from final
