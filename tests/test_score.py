@@ -33,7 +33,7 @@ def batch(client, batch_id: str) -> dict:
 
 def test_scores_equal_the_model_predictions_on_the_same_rows(models, client) -> None:
     output_dir, trained = models
-    outcome = score_date("alert_scorer", DAY, "ethereum", output_dir=output_dir, client=client)
+    outcome = score_date("alert_scorer", DAY, "ethereum", trained["alert_scorer"].model_id, output_dir, client=client)
     booster, _ = load_model(trained["alert_scorer"].model_path)
     data = extract_for_scoring(client, "ethereum", DAY, load_contract("alert_scorer", table="scoring_alerts"))
     expected = dict(zip(data.keys.to_pylist(), booster.predict(data.features), strict=True))
@@ -55,9 +55,10 @@ def test_scores_equal_the_model_predictions_on_the_same_rows(models, client) -> 
 
 
 def test_rescoring_replaces_instead_of_duplicating(models, client) -> None:
-    output_dir, _ = models
-    first = score_date("cluster_scorer", DAY, "ethereum", output_dir=output_dir, client=client)
-    second = score_date("cluster_scorer", DAY, "ethereum", output_dir=output_dir, client=client)
+    output_dir, trained = models
+    model_id = trained["cluster_scorer"].model_id
+    first = score_date("cluster_scorer", DAY, "ethereum", model_id, output_dir, client=client)
+    second = score_date("cluster_scorer", DAY, "ethereum", model_id, output_dir, client=client)
     count = client.command(
         "SELECT count() FROM ethereum.cluster_scores WHERE processing_date = {d:Date} AND model_version = {v:String}",
         parameters={"d": DAY, "v": second.model_version},
@@ -67,7 +68,7 @@ def test_rescoring_replaces_instead_of_duplicating(models, client) -> None:
 
 def test_ranking_is_a_permutation_ordered_by_the_ranker_scores(models, client) -> None:
     output_dir, trained = models
-    outcome = score_date("alert_ranker", DAY, "ethereum", output_dir=output_dir, client=client)
+    outcome = score_date("alert_ranker", DAY, "ethereum", trained["alert_ranker"].model_id, output_dir, client=client)
     ranks = dict(
         client.query(
             "SELECT alert_id, rank FROM ethereum.alert_rankings WHERE processing_date = {d:Date} AND model_version = {v:String}",
@@ -83,10 +84,11 @@ def test_ranking_is_a_permutation_ordered_by_the_ranker_scores(models, client) -
 
 
 def test_failed_run_keeps_previous_scores_and_records_failure(models, client) -> None:
-    output_dir, _ = models
-    good = score_date("alert_scorer", DAY, "ethereum", output_dir=output_dir, client=client)
+    output_dir, trained = models
+    model_id = trained["alert_scorer"].model_id
+    good = score_date("alert_scorer", DAY, "ethereum", model_id, output_dir, client=client)
     with pytest.raises(PipelineError, match="has no rows for 2031-01-01"):
-        score_date("alert_scorer", date(2031, 1, 1), "ethereum", output_dir=output_dir, client=client)
+        score_date("alert_scorer", date(2031, 1, 1), "ethereum", model_id, output_dir, client=client)
     failed = client.query(
         "SELECT status, error_message FROM ethereum.batch_metadata FINAL WHERE processing_date = '2031-01-01'"
     ).result_rows
@@ -108,3 +110,12 @@ def test_contract_mismatch_fails_clearly(models, client, tmp_path) -> None:
             score_date("cluster_scorer", DAY, "ethereum", model_id=trained["cluster_scorer"].model_id, output_dir=output_dir, client=client)
     finally:
         metadata_path.write_text(original)
+
+
+def test_latest_model_must_live_in_the_output_dir(models, client, tmp_path) -> None:
+    output_dir, trained = models
+    train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path, force=True), client=client)
+    with pytest.raises(PipelineError, match="lies outside the output directory"):
+        score_date("cluster_scorer", DAY, "ethereum", "latest", output_dir, client=client)
+    assert score_date("cluster_scorer", DAY, "ethereum", "latest", tmp_path, client=client).rows > 0
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib import resources
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -56,3 +57,22 @@ def quote_identifier(name: str) -> str:
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
         raise PipelineError(f"not a valid identifier: {name!r}")
     return f"`{name}`"
+
+
+def sql_statements(file_name: str) -> list[str]:
+    """The statements of a SQL file shipped in trainer/sql/, without comments."""
+    text = resources.files("trainer").joinpath("sql", file_name).read_text()
+    statements = []
+    for part in text.split(";"):
+        code = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
+        if code:
+            statements.append(code)
+    return statements
+
+
+def apply_ddl(client: Client, database: str, file_name: str) -> None:
+    """Create the database and the tables of `file_name` in it, leaving existing ones alone."""
+    quoted = quote_identifier(database)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {quoted}")
+    for statement in sql_statements(file_name):
+        client.command(statement.replace("CREATE TABLE IF NOT EXISTS ", f"CREATE TABLE IF NOT EXISTS {quoted}.", 1))

@@ -22,7 +22,7 @@ from trainer.errors import PipelineError
 
 @dataclass
 class TrainingData:
-    features: np.ndarray  # float32, rows x features, C order
+    features: np.ndarray  # float32, rows x features
     label: np.ndarray  # uint8
     weight: np.ndarray  # float32, the label's confidence
     grade: np.ndarray  # uint8 relevance grade (alert tables) or the label (cluster table)
@@ -88,8 +88,9 @@ def stream_rows(
     """Run `query`, whose first columns are `leading` and whose last `width` columns are float32 features.
 
     The features are copied batch by batch into one preallocated float32 matrix; the leading columns stay Arrow.
+    The matrix is column-major, so each batch column lands in one contiguous run (LightGBM takes either order).
     """
-    features = np.empty((rows, width), dtype=np.float32)
+    features = np.empty((rows, width), dtype=np.float32, order="F")
     chunks: dict[str, list[pa.Array]] = {name: [] for name in leading}
     filled = 0
     with client.query_arrow_stream(query, parameters=parameters) as stream:

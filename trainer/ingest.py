@@ -14,7 +14,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from importlib import resources
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
@@ -22,7 +21,8 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from loguru import logger
 
 from trainer.cli_support import run_cli
-from trainer.connection import connect, quote_identifier, validate_network
+from trainer.config import project_var
+from trainer.connection import apply_ddl, connect, quote_identifier, validate_network
 from trainer.errors import PipelineError
 
 STAGE_PREFIX = "_ingest_"
@@ -42,14 +42,10 @@ class RawTable:
         return ("processing_date", "window_days", *self.keys, *self.numbers, *self.others)
 
 
-ADDRESS_FEATURE_COLUMNS = (
-    "degree_in", "degree_out", "unique_counterparties", "total_in_usd", "total_out_usd", "total_volume_usd",
-    "max_tx_usd", "tx_total_count", "activity_days", "volume_cv", "flow_concentration", "regularity_score",
-    "burst_factor", "reciprocity_ratio", "counterparty_concentration", "velocity_score", "structuring_score",
-    "night_transaction_ratio", "weekend_transaction_ratio", "small_transaction_ratio", "pagerank", "betweenness",
-    "clustering_coefficient", "khop2_count", "behavioral_anomaly_score", "graph_anomaly_score",
-    "neighborhood_anomaly_score", "global_anomaly_score", "suspicious_pattern_score", "completeness_score",
-)  # fmt: skip
+def _address_feature_columns() -> tuple[str, ...]:
+    """The upstream address features the dbt project reads (its var address_feature_columns)."""
+    return tuple(str(column) for column in project_var("address_feature_columns"))  # type: ignore[union-attr]
+
 
 RAW_TABLES = (
     RawTable(
@@ -64,8 +60,8 @@ RAW_TABLES = (
         name="raw_features",
         file_name="features.parquet",
         keys=("address",),
-        numbers=ADDRESS_FEATURE_COLUMNS,
-        others=("is_mixer_like", "is_exchange_like", "is_new_address", "is_dormant_reactivated"),
+        numbers=_address_feature_columns(),
+        others=(),
         unique_key=("address",),
     ),
     RawTable(
@@ -115,22 +111,8 @@ class Drop:
         return self.directory / table.file_name
 
 
-def raw_table_ddl() -> list[str]:
-    """The CREATE TABLE statements of the raw schema, from trainer/sql/raw_tables.sql."""
-    text = resources.files("trainer").joinpath("sql/raw_tables.sql").read_text()
-    statements = []
-    for part in text.split(";"):
-        code = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
-        if code:
-            statements.append(code)
-    return statements
-
-
 def ensure_raw_tables(client: Client, network: str) -> None:
-    database = quote_identifier(validate_network(network))
-    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    for statement in raw_table_ddl():
-        client.command(statement.replace("CREATE TABLE IF NOT EXISTS ", f"CREATE TABLE IF NOT EXISTS {database}.", 1))
+    apply_ddl(client, validate_network(network), "raw_tables.sql")
 
 
 def find_drops(source: Path, network: str) -> list[Drop]:

@@ -49,15 +49,14 @@ def base_params(model_type: str, seed: int) -> dict[str, Any]:
     }
 
 
-def make_dataset(data: TrainingData, model_type: str, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+def make_dataset(
+    data: TrainingData, model_type: str, reference: lgb.Dataset | None = None, params: dict[str, Any] | None = None
+) -> lgb.Dataset:
+    """A LightGBM dataset over the float32 matrix; `params` are needed when it is constructed before training."""
+    common = {"feature_name": data.feature_names, "reference": reference, "free_raw_data": True, "params": params}
     if is_ranker(model_type):
-        return lgb.Dataset(
-            data.features, label=data.grade, group=group_sizes(data.processing_date), feature_name=data.feature_names,
-            reference=reference, free_raw_data=True,
-        )  # fmt: skip
-    return lgb.Dataset(
-        data.features, label=data.label, weight=data.weight, feature_name=data.feature_names, reference=reference, free_raw_data=True
-    )
+        return lgb.Dataset(data.features, label=data.grade, group=group_sizes(data.processing_date), **common)
+    return lgb.Dataset(data.features, label=data.label, weight=data.weight, **common)
 
 
 @dataclass
@@ -98,8 +97,8 @@ def cross_validate(train: TrainingData, model_type: str, params: dict[str, Any],
     return result
 
 
-def fit(train: TrainingData, model_type: str, params: dict[str, Any], rounds: int) -> lgb.Booster:
-    return lgb.train(params, make_dataset(train, model_type), num_boost_round=rounds)
+def fit(train_set: lgb.Dataset, params: dict[str, Any], rounds: int) -> lgb.Booster:
+    return lgb.train(params, train_set, num_boost_round=rounds)
 
 
 def tune(train: TrainingData, model_type: str, params: dict[str, Any], trials: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -47,6 +52,27 @@ class TrainRequest:
     min_per_class: int = 20
     seed: int = 42
     families: tuple[str, ...] = ()  # empty: every family of the contract
+
+
+class PhaseTimer:
+    """Wall seconds per phase of a run, recorded into the model's metadata."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 3)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 @dataclass
@@ -98,7 +124,9 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     start, end = request.start or held[0], request.end or held[1]
     log = logger.bind(model_type=request.model_type, network=network, window=f"{start}..{end}")
 
-    data = extract(client, network, start, end, contract)
+    timings = PhaseTimer()
+    with timings.phase("extract"):
+        data = extract(client, network, start, end, contract)
     check_classes(data, request.min_per_class, f"{network}.{contract.table} for {start}..{end}")
     registry.ensure_registry(client, settings.registry_database)
     fingerprint = data.fingerprint()
@@ -109,7 +137,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
         metadata = json.loads(Path(existing["metadata_path"]).read_text())
         return TrainOutcome(existing["model_id"], Path(existing["model_path"]), metadata, reused=True)
 
-    split = out_of_time_split(data, request.test_fraction)
+    with timings.phase("split"):
+        split = out_of_time_split(data, request.test_fraction)
     check_classes(split.train, request.min_per_class, f"the training part (before {split.test_start})")
     check_classes(split.test, 1, f"the test part (from {split.test_start})")
     del data
@@ -122,9 +151,15 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     if request.tune_trials > 0:
         params, tuning = modeling.tune(split.train, request.model_type, params, request.tune_trials, request.seed)
         log.bind(best_cv_score=round(tuning["best_cv_score"], 4), trials=tuning["trials"]).info("tuning finished")
-    cv = modeling.cross_validate(split.train, request.model_type, params)
+    with timings.phase("cross_validation"):
+        cv = modeling.cross_validate(split.train, request.model_type, params)
     log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
-    booster = modeling.fit(split.train, request.model_type, params, cv.rounds)
+    with timings.phase("dataset_construction"):
+        train_set = modeling.make_dataset(split.train, request.model_type, params=params).construct()
+    with timings.phase("final_fit"):
+        booster = modeling.fit(train_set, params, cv.rounds)
+    del train_set
+    evaluation_started = time.perf_counter()
     score = booster.predict(split.test.features)
 
     if modeling.is_ranker(request.model_type):
@@ -178,6 +213,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
             "config_key": config_key,
             "project_version": __version__,
             "report_path": str(artifacts.report_path),
+            "timings_s": {**timings.seconds, "evaluate_and_save": round(time.perf_counter() - evaluation_started, 3)},
+            "peak_rss_mb": peak_rss_mb(),
         }
         report = render_report(f"{stem} ({network}, {start}..{end})", split.test.label, score, family_gain)
         write_artifacts(artifacts, booster.model_to_string(), metadata, report)

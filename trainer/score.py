@@ -16,7 +16,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from loguru import logger
 
 from trainer.cli_support import run_cli
 from trainer.config import StoreSettings, load_store_settings, project_var
-from trainer.connection import connect, quote_identifier, validate_network
+from trainer.connection import apply_ddl, connect, quote_identifier, validate_network
 from trainer.contract import MODEL_TYPES, SCORING_TABLES, load_contract
 from trainer.errors import PipelineError
 from trainer.extract import extract_for_scoring
@@ -51,12 +50,7 @@ class ScoringOutcome:
 
 
 def ensure_scoring_tables(client: Client, network: str) -> None:
-    database = quote_identifier(network)
-    text = resources.files("trainer").joinpath("sql/scoring_tables.sql").read_text()
-    for part in text.split(";"):
-        code = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
-        if code:
-            client.command(code.replace("CREATE TABLE IF NOT EXISTS ", f"CREATE TABLE IF NOT EXISTS {database}.", 1))
+    apply_ddl(client, network, "scoring_tables.sql")
 
 
 def _batch_row(client: Client, network: str, values: dict[str, Any]) -> None:

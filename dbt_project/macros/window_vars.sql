@@ -26,23 +26,23 @@
     {{- value -}}
 {%- endmacro %}
 
-{#- The first and last processing_date of the window, as SQL Date literals. -#}
-{% macro window_start() -%}
+{#- The window's first and last processing dates, validated together (start <= end). -#}
+{% macro _validated_window() -%}
     {%- set start = _validated_date('start') -%}
     {%- set end = _validated_date('end') -%}
     {%- if start > end -%}
         {{ exceptions.raise_compiler_error("window start " ~ start ~ " is after window end " ~ end) }}
     {%- endif -%}
-    toDate('{{ start }}')
+    {{- return([start, end]) -}}
+{%- endmacro %}
+
+{#- The first and last processing_date of the window, as SQL Date literals. -#}
+{% macro window_start() -%}
+    toDate('{{ _validated_window()[0] }}')
 {%- endmacro %}
 
 {% macro window_end() -%}
-    {%- set start = _validated_date('start') -%}
-    {%- set end = _validated_date('end') -%}
-    {%- if start > end -%}
-        {{ exceptions.raise_compiler_error("window start " ~ start ~ " is after window end " ~ end) }}
-    {%- endif -%}
-    toDate('{{ end }}')
+    toDate('{{ _validated_window()[1] }}')
 {%- endmacro %}
 
 {#- The upstream drop window (the `<window_days>d` folder of a drop), a positive integer. -#}

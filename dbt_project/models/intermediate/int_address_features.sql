@@ -1,15 +1,7 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
 
-{#- The upstream address features the models use; all are >= 0, so -1 marks "no upstream record". -#}
-{%- set address_columns = [
-    'degree_in', 'degree_out', 'unique_counterparties', 'total_in_usd', 'total_out_usd', 'total_volume_usd',
-    'max_tx_usd', 'tx_total_count', 'activity_days', 'volume_cv', 'flow_concentration', 'regularity_score',
-    'burst_factor', 'reciprocity_ratio', 'counterparty_concentration', 'velocity_score', 'structuring_score',
-    'night_transaction_ratio', 'weekend_transaction_ratio', 'small_transaction_ratio', 'pagerank', 'betweenness',
-    'clustering_coefficient', 'khop2_count', 'behavioral_anomaly_score', 'graph_anomaly_score',
-    'neighborhood_anomaly_score', 'global_anomaly_score', 'suspicious_pattern_score', 'completeness_score',
-    'is_mixer_like', 'is_exchange_like', 'is_new_address', 'is_dormant_reactivated',
-] %}
+{#- The upstream address features (var address_feature_columns) are all >= 0, so -1 marks "no upstream record". -#}
+{%- set address_columns = var('address_feature_columns') %}
 
 with alerts as (
     select processing_date, alert_id, address

@@ -1,0 +1,123 @@
+"""Benchmarks at 100k, 300k and 1M alerts: feature build, extraction, trainer, end to end.
+
+    python -m benchmarks.run [--sizes 100000,300000,1000000] [--workdir /tmp/aml-bench]
+
+Each size gets its own embedded store. Every phase runs as its own process (as a user would run it), timed
+by wall clock, with its peak resident memory from the kernel (wait4). The window is 2024-01-01..2024-03-31
+(91 processing dates); money flows come at about 10 per alert. Prints markdown tables with the machine and
+the date; not a test: nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+START, END, DAYS = "2024-01-01", "2024-03-31", 91
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_phase(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB and stdout of one command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"benchmark phase failed: {' '.join(command)}\n{stderr[-2000:]}{stdout[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, stdout
+
+
+def machine() -> str:
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, Python {platform.python_version()}, {date.today()}"
+
+
+def bench_size(alerts: int, workdir: Path, with_extraction: bool) -> dict[str, object]:
+    root = workdir / str(alerts)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    env = {**os.environ, "CHDB_PATH": str(root / "chdb"), "DBT_TARGET_PATH": str(root / "target"), "DBT_LOG_PATH": str(root / "logs")}
+    python, dbt = sys.executable, str(Path(sys.executable).with_name("dbt"))
+    per_day = max(1, alerts // DAYS)
+    result: dict[str, object] = {"alerts": per_day * DAYS}
+    phases = {
+        "generate": [python, "-m", "trainer.sample_data", "--network", "ethereum", "--start", START, "--end", END,
+                     "--out", str(root / "drops"), "--alerts-per-day", str(per_day)],
+        "ingest": [python, "-m", "trainer.ingest", "--network", "ethereum", "--source", str(root / "drops")],
+        "build": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{END}'}}"],
+        "rebuild": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{END}'}}"],
+        "train": [python, "-m", "trainer", "--model-type", "alert_scorer", "--output-dir", str(root / "models")],
+    }  # fmt: skip
+    for name, command in phases.items():
+        wall, rss, _ = run_phase(command, env)
+        result[f"{name}_s"], result[f"{name}_rss_mb"] = round(wall, 1), round(rss)
+        print(f"  {alerts:>9} alerts  {name:<9} {wall:8.1f} s  peak RSS {rss:8.0f} MB", file=sys.stderr, flush=True)
+    metadata = json.loads(next((root / "models").glob("*.json")).read_text())
+    result["trainer"] = {
+        "timings_s": metadata["timings_s"],
+        "rows": metadata["data_stats"]["rows"],
+        "features": len(metadata["feature_names"]),
+    }
+    if with_extraction:
+        _, _, stdout = run_phase([python, "-m", "benchmarks.extraction", "--network", "ethereum"], env)
+        result["extraction"] = json.loads(stdout.strip().splitlines()[-1])
+    shutil.rmtree(root / "drops", ignore_errors=True)
+    return result
+
+
+def growth_exponent(sizes: list[int], seconds: list[float]) -> float:
+    """Least-squares slope of log(seconds) on log(size): 1 is linear, 2 quadratic."""
+    xs, ys = [math.log(s) for s in sizes], [math.log(t) for t in seconds]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/aml-bench"))
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = [bench_size(size, args.workdir, with_extraction=size == max(sizes)) for size in sizes]
+    print(f"Machine: {machine()}\n")
+    print("| alerts | generate s | ingest s | dbt build s (peak MB) | re-build s | train s (peak MB) | end to end s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        end_to_end = r["generate_s"] + r["ingest_s"] + r["build_s"] + r["train_s"]
+        print(f"| {r['alerts']:,} | {r['generate_s']} | {r['ingest_s']} | {r['build_s']} ({r['build_rss_mb']}) | {r['rebuild_s']} "
+              f"| {r['train_s']} ({r['train_rss_mb']}) | {end_to_end:.1f} |")  # fmt: skip
+    if len(results) > 1:
+        exponent = growth_exponent([r["alerts"] for r in results], [r["build_s"] for r in results])
+        print(f"\ndbt build cost growth: time ~ alerts^{exponent:.2f}, so 10x the alerts costs {10**exponent:.1f}x the time")
+    largest = results[-1]
+    timings = largest["trainer"]["timings_s"]
+    total = sum(timings.values())
+    trained = largest["trainer"]
+    print(f"\nTrainer phases at {largest['alerts']:,} alerts ({trained['rows']:,} labelled rows, {trained['features']} features):")
+    print("| phase | s | share |\n|---|---:|---:|")
+    for phase, seconds in timings.items():
+        print(f"| {phase} | {seconds:.2f} | {seconds / total:.0%} |")
+    matrix_mb = largest["trainer"]["rows"] * largest["trainer"]["features"] * 4 / 2**20
+    print(f"\nTrainer peak RSS {largest['train_rss_mb']} MB; float32 feature matrix {matrix_mb:.0f} MB "
+          f"(ratio {largest['train_rss_mb'] / matrix_mb:.1f}x)")  # fmt: skip
+    if "extraction" in largest:
+        seconds = largest["extraction"]["seconds"]
+        print(f"\nExtraction of training_alerts ({largest['extraction']['rows']:,} rows x {largest['extraction']['features']} features):")
+        print("| path | s | vs Arrow |\n|---|---:|---:|")
+        for path, value in seconds.items():
+            print(f"| {path} | {value:.2f} | {value / seconds['arrow_stream']:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
