@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -101,3 +102,47 @@ def test_reingest_is_idempotent_for_dbt(ethereum, client) -> None:
     ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
     assert ok, log[-2000:]
     assert client.command("SELECT count() FROM ethereum.training_alerts") == before
+
+
+FAMILIES = {
+    "int_alert_features": "same day",
+    "int_address_features": "same day",
+    "int_cluster_profiles": "same day",
+    "int_statistical_features": "30 days",
+    "int_network_features": "all later",
+    "int_temporal_features": "all later",
+}
+
+
+def built_at_by_date(client, model: str) -> dict:
+    rows = client.query(f"SELECT processing_date, max(built_at) FROM ethereum.{model} GROUP BY processing_date").result_rows
+    return dict(rows)
+
+
+def test_incremental_rebuild_recomputes_only_dates_whose_drops_changed(ethereum, client, tmp_path: Path) -> None:
+    import shutil
+    from datetime import timedelta
+
+    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
+    assert ok, log[-2000:]
+    before = {model: built_at_by_date(client, model) for model in FAMILIES}
+    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
+    assert ok, log[-2000:]
+    assert {model: built_at_by_date(client, model) for model in FAMILIES} == before, "an unchanged window recomputes nothing"
+
+    changed = sorted((ethereum.drops / "ethereum").glob("*/*"))[45]
+    day = date.fromisoformat(changed.parent.name)
+    source = tmp_path / "drops" / "ethereum" / changed.parent.name
+    shutil.copytree(changed.parent, source)
+    ingest(client, "ethereum", tmp_path / "drops")
+    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
+    assert ok, log[-2000:]
+    expected = {
+        "same day": {day},
+        "30 days": {d for d in before["int_statistical_features"] if day <= d <= day + timedelta(days=30)},
+        "all later": {d for d in before["int_temporal_features"] if d >= day},
+    }
+    for model, reach in FAMILIES.items():
+        after = built_at_by_date(client, model)
+        rebuilt = {d for d, built in after.items() if built != before[model][d]}
+        assert rebuilt == expected[reach], model

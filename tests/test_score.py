@@ -118,4 +118,3 @@ def test_latest_model_must_live_in_the_output_dir(models, client, tmp_path) -> N
     with pytest.raises(PipelineError, match="lies outside the output directory"):
         score_date("cluster_scorer", DAY, "ethereum", "latest", output_dir, client=client)
     assert score_date("cluster_scorer", DAY, "ethereum", "latest", tmp_path, client=client).rows > 0
-

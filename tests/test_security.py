@@ -20,7 +20,8 @@ SQL = re.compile(r"\b(SELECT|INSERT|ALTER|CREATE|DROP|DELETE|DESCRIBE|EXISTS|FRO
 # interpolation must be a bound parameter ({name:Type} in the SQL, parameters=... in the call).
 SAFE_NAMES = {
     "database", "table", "target", "stage", "key", "grade", "where", "feature_sql", "columns", "expressions", "sql", "name",
-    "column", "statement", "quote_identifier", "quoted", "network", "STAGE_PREFIX", "REGISTRY_TABLE", "_table", "COLUMNS", "conditions", "join",
+    "column", "statement", "quote_identifier", "quoted", "network", "STAGE_PREFIX", "REGISTRY_TABLE", "_table", "COLUMNS",
+    "conditions", "join",
 }  # fmt: skip
 
 

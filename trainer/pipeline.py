@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,6 @@ class TrainOutcome:
     model_path: Path
     metadata: dict[str, Any]
     reused: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def _config_key(request: TrainRequest, network: str, start: date, end: date, fingerprint: str, contract: FeatureContract) -> str:
@@ -111,6 +110,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
         raise PipelineError(f"start date {request.start} is after end date {request.end}")
     if request.min_per_class < 1:
         raise PipelineError(f"min-per-class must be at least 1, got {request.min_per_class}")
+    if not 0 < request.test_fraction < 1:
+        raise PipelineError(f"test fraction must be between 0 and 1, got {request.test_fraction}")
     output_dir = ensure_writable(request.output_dir)
     settings = settings or load_store_settings()
     client = client or connect(settings)

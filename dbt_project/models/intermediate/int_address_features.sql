@@ -1,4 +1,11 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='processing_date',
+    order_by=['processing_date', 'alert_id'],
+) }}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 {#- The upstream address features (var address_feature_columns) are all >= 0, so -1 marks "no upstream record". -#}
 {%- set address_columns = var('address_feature_columns') %}
@@ -7,6 +14,7 @@ with alerts as (
     select processing_date, alert_id, address
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 address_features as (
@@ -42,4 +50,4 @@ final as (
     from joined
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

@@ -1,4 +1,11 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='processing_date',
+    order_by=['processing_date', 'alert_id'],
+) }}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 {%- set typologies = ['fan_in', 'fan_out', 'peel_chain', 'structuring', 'mixer_hop', 'layering', 'rapid_movement'] -%}
 {%- set address_types = ['eoa', 'contract', 'exchange', 'mixer', 'bridge'] %}
@@ -6,6 +13,7 @@
 with alerts as (
     select * from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 final as (
@@ -27,4 +35,4 @@ final as (
     from alerts
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

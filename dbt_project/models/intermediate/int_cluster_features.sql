@@ -1,9 +1,17 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='processing_date',
+    order_by=['processing_date', 'alert_id'],
+) }}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with alerts as (
     select processing_date, alert_id
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 clusters as (
@@ -61,4 +69,4 @@ final as (
         and alerts.alert_id = alert_clusters.alert_id
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

@@ -1,10 +1,18 @@
-{{ config(order_by=['processing_date', 'cluster_id']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='processing_date',
+    order_by=['processing_date', 'cluster_id'],
+) }}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 {%- set cluster_types = ['same_entity', 'fan_pattern', 'flow_chain', 'temporal_burst'] %}
 
 with clusters as (
     select * from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 alerts as (
@@ -96,4 +104,4 @@ final as (
         and clusters.cluster_id = member_address_stats.cluster_id
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

@@ -1,4 +1,11 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='processing_date',
+    order_by=['processing_date', 'alert_id'],
+) }}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with alerts as (
     select
@@ -10,6 +17,7 @@ with alerts as (
         log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(30) }}
 ),
 
 alert_history as (
@@ -81,4 +89,4 @@ final as (
         and peer_stats.processing_date = own_history.processing_date
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

@@ -1,9 +1,17 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='processing_date',
+    order_by=['processing_date', 'alert_id'],
+) }}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with alerts as (
     select processing_date, alert_id, address
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(none) }}
 ),
 
 alert_history as (
@@ -58,4 +66,4 @@ final as (
         and alerts.processing_date = rolling.processing_date
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

@@ -38,12 +38,12 @@ final as (
         alerts.processing_date as processing_date,
         alerts.alert_id as alert_id,
         alerts.address as address,
-        alert_features.* except (processing_date, alert_id),
-        address_features.* except (processing_date, alert_id),
-        network_features.* except (processing_date, alert_id),
-        temporal_features.* except (processing_date, alert_id),
-        statistical_features.* except (processing_date, alert_id),
-        cluster_features.* except (processing_date, alert_id)
+        alert_features.* except (processing_date, alert_id, built_at),
+        address_features.* except (processing_date, alert_id, built_at),
+        network_features.* except (processing_date, alert_id, built_at),
+        temporal_features.* except (processing_date, alert_id, built_at),
+        statistical_features.* except (processing_date, alert_id, built_at),
+        cluster_features.* except (processing_date, alert_id, built_at)
     from alerts
     inner join alert_features
         on alerts.processing_date = alert_features.processing_date and alerts.alert_id = alert_features.alert_id

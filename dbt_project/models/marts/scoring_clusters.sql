@@ -12,7 +12,7 @@ final as (
         processing_date,
         cluster_id,
         primary_address as address,
-        cluster_profiles.* except (processing_date, cluster_id, primary_address)
+        cluster_profiles.* except (processing_date, cluster_id, primary_address, built_at)
     from cluster_profiles
 )
 

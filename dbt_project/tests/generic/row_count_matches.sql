@@ -1,13 +1,13 @@
 {#-
-  The model has exactly as many rows as `compare_model`: joins neither lost nor duplicated rows.
-  Fails with one row giving both counts.
+  The model has exactly as many rows as `compare_model` (optionally restricted by `compare_where`, as the model
+  is by the test's `where` config): joins neither lost nor duplicated rows. Fails with one row giving both counts.
 -#}
-{% test row_count_matches(model, compare_model) %}
+{% test row_count_matches(model, compare_model, compare_where=none) %}
 select actual_rows, expected_rows
 from (
     select
         (select count() from {{ model }}) as actual_rows,
-        (select count() from {{ compare_model }}) as expected_rows
+        (select count() from {{ compare_model }} {% if compare_where %}where {{ compare_where }}{% endif %}) as expected_rows
 )
 where actual_rows != expected_rows
 {% endtest %}

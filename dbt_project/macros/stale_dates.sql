@@ -1,0 +1,34 @@
+{#-
+  Incremental feature families rebuild only the processing dates whose inputs changed since they were built.
+
+  A date's inputs are the completely ingested drops (stg_ingested_drops) from `lookback_days` before it up to
+  the date itself; `none` means every earlier drop (for history that reaches back without bound). A date is
+  stale when the family has no row for it yet, or when one of those drops was (re-)ingested after the family's
+  rows for the date were built (`built_at`). Outside an incremental run every date of the window is built.
+-#}
+{% macro stale_dates(lookback_days=none) -%}
+{%- if is_incremental() -%}
+    {%- set frame = 'rows between unbounded preceding and current row' if lookback_days is none
+        else 'range between ' ~ (lookback_days | int) ~ ' preceding and current row' -%}
+    processing_date in (
+        select inputs.processing_date
+        from (
+            select
+                processing_date,
+                max(ingested_at) over (order by toInt64(toUInt32(processing_date)) {{ frame }}) as inputs_changed_at
+            from {{ ref('stg_ingested_drops') }}
+            where processing_date <= {{ window_end() }}
+        ) as inputs
+        left join (
+            select processing_date, max(built_at) as built_at
+            from {{ this }}
+            group by processing_date
+        ) as built
+            on inputs.processing_date = built.processing_date
+        where inputs.processing_date between {{ window_start() }} and {{ window_end() }}
+          and inputs.inputs_changed_at > built.built_at
+    )
+{%- else -%}
+    1 = 1
+{%- endif -%}
+{%- endmacro %}
