@@ -158,3 +158,9 @@ def test_tuning_records_the_study(ethereum, client, tmp_path: Path) -> None:
     assert set(tuning["best_params"]) <= set(outcome.metadata["hyperparameters"])
     for name, value in tuning["best_params"].items():
         assert outcome.metadata["hyperparameters"][name] == value
+
+
+def test_reuse_is_scoped_to_the_output_directory(trained, client, tmp_path: Path) -> None:
+    elsewhere = train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path), client=client)
+    assert not elsewhere.reused, "a model in another output directory is not this directory's model"
+    assert elsewhere.model_path.parent == tmp_path.resolve()

@@ -95,9 +95,11 @@ def _config_key(request: TrainRequest, network: str, start: date, end: date, fin
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def _existing_model(client: Client, settings: StoreSettings, config_key: str) -> dict[str, Any] | None:
+def _existing_model(client: Client, settings: StoreSettings, config_key: str, output_dir: Path) -> dict[str, Any] | None:
+    """A registered model of the same configuration whose files are complete in this output directory."""
     for row in registry.list_models(client, settings.registry_database, config_key=config_key):
-        if Path(row["model_path"]).is_file() and Path(row["metadata_path"]).is_file():
+        model_path = Path(row["model_path"])
+        if model_path.parent.resolve() == output_dir and model_path.is_file() and Path(row["metadata_path"]).is_file():
             return row
     return None
 
@@ -132,7 +134,7 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     registry.ensure_registry(client, settings.registry_database)
     fingerprint = data.fingerprint()
     config_key = _config_key(request, network, start, end, fingerprint, contract)
-    existing = None if request.force else _existing_model(client, settings, config_key)
+    existing = None if request.force else _existing_model(client, settings, config_key, output_dir)
     if existing:
         log.bind(model_id=existing["model_id"]).info("model already trained on this data and configuration; use --force to train again")
         metadata = json.loads(Path(existing["metadata_path"]).read_text())

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from trainer.cli_support import run_cli
 from trainer.config import load_store_settings
-from trainer.connection import connect, quote_identifier, validate_network
+from trainer.connection import connect, quote_identifier, table_exists, validate_network
 from trainer.contract import MODEL_TYPES
 
 REGISTRY_TABLE = "trained_models"
@@ -130,7 +130,9 @@ def insert(client: Client, database: str, row: RegistryRow) -> None:
 def list_models(
     client: Client, database: str, model_type: str | None = None, network: str | None = None, config_key: str | None = None
 ) -> list[dict[str, Any]]:
-    """Registry rows, newest first, optionally filtered."""
+    """Registry rows, newest first, optionally filtered; none while the registry does not exist yet."""
+    if not table_exists(client, database, REGISTRY_TABLE):
+        return []
     conditions, parameters = [], {}
     for column, value in (("model_type", model_type), ("network", network), ("config_key", config_key)):
         if value is not None:
