@@ -121,11 +121,16 @@ def test_interrupted_ingest_leaves_no_partial_drop_visible(ethereum, client, mon
     visible = "SELECT count() FROM ethereum.stg_alerts WHERE processing_date = {d:Date}"
     assert client.command(visible, parameters={"d": day}) > 0
 
-    def die(*_args, **_kwargs):
-        raise KeyboardInterrupt  # the process is stopped after the partitions, before the drop is marked complete
+    real_insert, calls = type(client).insert, []
+
+    def die_before_completion(self, table, data, *args, **kwargs):
+        calls.append(table)
+        if len(calls) > 1:  # the drop was hidden and its partitions swapped: stop before it is marked complete
+            raise KeyboardInterrupt
+        return real_insert(self, table, data, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(type(client), "insert", die)
+        patch.setattr(type(client), "insert", die_before_completion)
         with pytest.raises(KeyboardInterrupt):
             ingest_module.ingest(client, "ethereum", source)
     assert client.command(visible, parameters={"d": day}) == 0, "a half-ingested drop must stay invisible to dbt"

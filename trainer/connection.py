@@ -62,12 +62,8 @@ def quote_identifier(name: str) -> str:
 def sql_statements(file_name: str) -> list[str]:
     """The statements of a SQL file shipped in trainer/sql/, without comments."""
     text = resources.files("trainer").joinpath("sql", file_name).read_text()
-    statements = []
-    for part in text.split(";"):
-        code = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
-        if code:
-            statements.append(code)
-    return statements
+    code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
 
 
 def apply_ddl(client: Client, database: str, file_name: str) -> None:

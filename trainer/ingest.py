@@ -146,14 +146,15 @@ def _file_columns(client: Client, path: Path) -> set[str]:
     return {row[0] for row in described.result_rows}
 
 
-def check_drop_file(client: Client, drop: Drop, table: RawTable) -> int:
-    """Check one file of a drop inside ClickHouse; returns its row count or raises naming the problem."""
+def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, set[str]]:
+    """Check one file of a drop inside ClickHouse; returns its row count and columns, or raises naming the problem."""
     path = drop.file(table)
     if not path.is_file():
         raise PipelineError(f"{path}: file missing from the drop")
     if path.stat().st_size == 0:
         raise PipelineError(f"{path}: file is empty")
-    missing = [column for column in table.required if column not in _file_columns(client, path)]
+    file_columns = _file_columns(client, path)
+    missing = [column for column in table.required if column not in file_columns]
     if missing:
         raise PipelineError(f"{path}: required columns missing: {', '.join(missing)}")
     # Column names below come from RAW_TABLES (constants); the file path and dates are bound parameters.
@@ -190,27 +191,24 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> int:
     for name, problem in problems.items():
         if counts.get(name):
             raise PipelineError(f"{path}: {counts[name]} {problem}")
-    return int(counts["rows"])
+    return int(counts["rows"]), file_columns
 
 
 def load_drop(client: Client, drop: Drop) -> dict[str, int]:
     """Check every file of the drop, stage it, then swap each raw table's partition of the drop."""
-    row_counts = {table.name: check_drop_file(client, drop, table) for table in RAW_TABLES}
+    checked = {table.name: check_drop_file(client, drop, table) for table in RAW_TABLES}
+    row_counts = {name: rows for name, (rows, _) in checked.items()}
     database = quote_identifier(drop.network)
     partition = {"processing_date": drop.processing_date, "window_days": drop.window_days}
     try:
         # Hide the drop from dbt while its partitions are swapped; it is visible again once all five are in.
-        client.command(
-            f"DELETE FROM {database}.ingested_drops "
-            "WHERE processing_date = {processing_date:Date} AND window_days = {window_days:UInt16}",
-            parameters=partition,
-        )
+        _mark_drop(client, drop, complete=False, row_counts=row_counts)
         for table in RAW_TABLES:
             stage = quote_identifier(STAGE_PREFIX + table.name)
             target = quote_identifier(table.name)
             client.command(f"DROP TABLE IF EXISTS {database}.{stage}")
             client.command(f"CREATE TABLE {database}.{stage} AS {database}.{target}")
-            columns = ", ".join(sorted(_file_columns(client, drop.file(table)) & set(_table_columns(client, drop.network, table.name))))
+            columns = ", ".join(sorted(checked[table.name][1] & set(_table_columns(client, drop.network, table.name))))
             client.command(
                 f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM file({{path:String}}, 'Parquet')",
                 parameters={"path": str(drop.file(table))},
@@ -223,17 +221,22 @@ def load_drop(client: Client, drop: Drop) -> dict[str, int]:
                 f"FROM {database}.{stage}",
                 parameters=partition,
             )
-        client.insert(
-            f"{drop.network}.ingested_drops",
-            [[drop.processing_date, drop.window_days, str(drop.directory), json.dumps(row_counts), datetime.now(UTC)]],
-            column_names=["processing_date", "window_days", "source", "row_counts_json", "ingested_at"],
-        )
+        _mark_drop(client, drop, complete=True, row_counts=row_counts)
     except ClickHouseError as error:
         raise PipelineError(f"{drop.directory}: load failed: {str(error).splitlines()[0][:200]}") from None
     finally:
         for table in RAW_TABLES:
             client.command(f"DROP TABLE IF EXISTS {database}.{quote_identifier(STAGE_PREFIX + table.name)}")
     return row_counts
+
+
+def _mark_drop(client: Client, drop: Drop, complete: bool, row_counts: dict[str, int]) -> None:
+    """Record the drop's state in ingested_drops; its newest row decides whether dbt sees the drop."""
+    client.insert(
+        f"{drop.network}.ingested_drops",
+        [[drop.processing_date, drop.window_days, int(complete), str(drop.directory), json.dumps(row_counts), datetime.now(UTC)]],
+        column_names=["processing_date", "window_days", "complete", "source", "row_counts_json", "ingested_at"],
+    )
 
 
 _table_columns_cache: dict[tuple[str, str], list[str]] = {}

@@ -188,11 +188,13 @@ CREATE TABLE IF NOT EXISTS raw_address_labels (
 PARTITION BY (processing_date, window_days)
 ORDER BY (processing_date, window_days, network, address, label);
 
--- The drops whose five files were all loaded. dbt reads only these, so a drop interrupted half-way through
+-- The state of each drop: a row with complete = 0 before its partitions are swapped, one with complete = 1 after
+-- all five are in. The newest row wins; dbt reads only complete drops, so a drop interrupted half-way through
 -- ingestion is never visible to a build.
 CREATE TABLE IF NOT EXISTS ingested_drops (
     processing_date Date,
     window_days UInt16,
+    complete UInt8,
     source String,
     row_counts_json String,
     ingested_at DateTime64(3, 'UTC')

@@ -12,7 +12,7 @@ renamed as (
         source as label_source
     from source
     where window_days = {{ window_days() }}
-      and (processing_date, window_days) in (select processing_date, window_days from {{ source('raw', 'ingested_drops') }})
+      and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})
       and network = '{{ validated_network() }}'
 )
 

@@ -19,7 +19,7 @@ renamed as (
         latest_alert_timestamp
     from source
     where window_days = {{ window_days() }}
-      and (processing_date, window_days) in (select processing_date, window_days from {{ source('raw', 'ingested_drops') }})
+      and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})
 )
 
 select * from renamed

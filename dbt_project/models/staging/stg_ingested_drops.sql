@@ -9,6 +9,7 @@ renamed as (
         ingested_at
     from source
     where window_days = {{ window_days() }}
+      and complete = 1
 )
 
 select * from renamed
