@@ -163,13 +163,14 @@ def score_date(
         _replace_partition(client, network, table, output, processing_date, metadata["model_id"])
         lap("write")
         batch["output_rows"] = output.num_rows
-    except (PipelineError, ClickHouseError, KeyboardInterrupt) as error:
+    except BaseException as error:
+        # Every failure leaves a FAILED batch row; expected ones surface as one line, bugs keep their traceback.
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         _batch_row(client, network, {**batch, "status": "FAILED", "error_message": message,
                                      "latency_ms_json": json.dumps(latency), "updated_at": datetime.now(UTC)})  # fmt: skip
-        if isinstance(error, PipelineError):
-            raise
-        raise PipelineError(f"scoring {processing_date} failed: {message}") from None
+        if isinstance(error, ClickHouseError):
+            raise PipelineError(f"scoring {processing_date} failed: {message}") from None
+        raise
     _batch_row(client, network, {**batch, "status": "COMPLETED", "latency_ms_json": json.dumps(latency), "updated_at": datetime.now(UTC)})
     outcome = ScoringOutcome(batch_id, batch["model_version"], table, batch["output_rows"], latency)
     if model_type == "alert_scorer":
