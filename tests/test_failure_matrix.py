@@ -34,6 +34,7 @@ NETWORK = "matrixnet"
 class Outcome:
     code: int
     stderr: str
+    stdout: str = ""
 
 
 def run_main(main: Callable[[], None], argv: list[str], capsys: pytest.CaptureFixture[str]) -> Outcome:
@@ -51,7 +52,8 @@ def run_main(main: Callable[[], None], argv: list[str], capsys: pytest.CaptureFi
         sys.argv = old_argv
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    return Outcome(code, capsys.readouterr().err)
+    captured = capsys.readouterr()
+    return Outcome(code, captured.err, captured.out)
 
 
 @pytest.fixture(scope="module")

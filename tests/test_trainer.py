@@ -164,3 +164,20 @@ def test_reuse_is_scoped_to_the_output_directory(trained, client, tmp_path: Path
     elsewhere = train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path), client=client)
     assert not elsewhere.reused, "a model in another output directory is not this directory's model"
     assert elsewhere.model_path.parent == tmp_path.resolve()
+
+
+def test_registry_cli_lists_newest_first_and_latest_per_type(trained, client, capsys) -> None:
+    from tests.test_failure_matrix import run_main
+    from trainer import registry as registry_cli
+
+    outcome = run_main(registry_cli.main, ["--json", "--latest", "--network", "ethereum"], capsys)
+    assert outcome.code == 0, outcome.stderr
+    latest = json.loads(outcome.stdout)
+    assert sorted(row["model_type"] for row in latest) == ["alert_ranker", "alert_scorer", "cluster_scorer"]
+    every = list_models(client, REGISTRY_DB, network="ethereum")
+    created = [row["created_at"] for row in every]
+    assert created == sorted(created, reverse=True)
+    for row in latest:
+        assert row["model_id"] == next(r["model_id"] for r in every if r["model_type"] == row["model_type"])
+    table = run_main(registry_cli.main, ["--network", "ethereum", "--model-type", "cluster_scorer"], capsys)
+    assert table.code == 0 and "cluster_scorer_v" in table.stdout and "alert_scorer_v" not in table.stdout
