@@ -181,3 +181,18 @@ def test_registry_cli_lists_newest_first_and_latest_per_type(trained, client, ca
         assert row["model_id"] == next(r["model_id"] for r in every if r["model_type"] == row["model_type"])
     table = run_main(registry_cli.main, ["--network", "ethereum", "--model-type", "cluster_scorer"], capsys)
     assert table.code == 0 and "cluster_scorer_v" in table.stdout and "alert_scorer_v" not in table.stdout
+
+
+def test_extraction_in_date_ranges_equals_one_query(ethereum, client, monkeypatch) -> None:
+    import trainer.extract as extraction
+
+    contract = load_contract("alert_scorer")
+    whole = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
+    monkeypatch.setattr(extraction, "ROWS_PER_QUERY", 500)
+    _, ranges = extraction.date_ranges(client, "ethereum.training_alerts", "network = 'ethereum'", {})
+    assert len(ranges) > 5 and all(first <= last for first, last in ranges)
+    assert all(earlier[1] < later[0] for earlier, later in zip(ranges, ranges[1:], strict=False))
+    pieces = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
+    np.testing.assert_array_equal(pieces.features, whole.features)
+    np.testing.assert_array_equal(pieces.key, whole.key)
+    np.testing.assert_array_equal(pieces.label, whole.label)

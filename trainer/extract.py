@@ -82,10 +82,42 @@ def check_table(client: Client, network: str, contract: FeatureContract) -> None
         raise PipelineError(f"table {network}.{contract.table} lacks feature columns of its contract: {', '.join(missing)}")
 
 
+# Rows read per query: the embedded engine holds a query's whole result while it streams, so a large table is
+# read as date ranges of about this many rows (at 1M alerts this took the trainer's peak RSS from 1.8 GB to
+# 1.2 GB, for a few tenths of a second more extraction time).
+ROWS_PER_QUERY = 100_000
+
+
+def date_ranges(client: Client, table: str, where: str, parameters: dict[str, object]) -> tuple[int, list[tuple[date, date]]]:
+    """Total rows matching `where`, and consecutive processing-date ranges of about ROWS_PER_QUERY rows each."""
+    per_date = client.query(
+        f"SELECT processing_date, count() FROM {table} WHERE {where} GROUP BY processing_date ORDER BY processing_date",
+        parameters=parameters,
+    ).result_rows
+    ranges: list[tuple[date, date]] = []
+    first, rows_in_range = None, 0
+    for day, rows in per_date:
+        first = first or day
+        rows_in_range += rows
+        if rows_in_range >= ROWS_PER_QUERY:
+            ranges.append((first, day))
+            first, rows_in_range = None, 0
+    if first is not None:
+        ranges.append((first, per_date[-1][0]))
+    return sum(rows for _, rows in per_date), ranges
+
+
 def stream_rows(
-    client: Client, query: str, parameters: dict[str, object], rows: int, leading: list[str], width: int, what: str
+    client: Client,
+    query: str,
+    pieces: list[dict[str, object]],
+    rows: int,
+    leading: list[str],
+    width: int,
+    what: str,
 ) -> tuple[dict[str, pa.ChunkedArray], np.ndarray]:
-    """Run `query`, whose first columns are `leading` and whose last `width` columns are float32 features.
+    """Run `query` once per parameter set in `pieces`, in order; its first columns are `leading` and its last
+    `width` columns are float32 features.
 
     The features are copied batch by batch into one preallocated float32 matrix; the leading columns stay Arrow.
     The matrix is column-major, so each batch column lands in one contiguous run (LightGBM takes either order).
@@ -93,16 +125,17 @@ def stream_rows(
     features = np.empty((rows, width), dtype=np.float32, order="F")
     chunks: dict[str, list[pa.Array]] = {name: [] for name in leading}
     filled = 0
-    with client.query_arrow_stream(query, parameters=parameters) as stream:
-        for batch in stream:
-            size = batch.num_rows
-            if filled + size > rows:
-                raise PipelineError(f"{what} changed while it was read; run again")
-            for position, name in enumerate(leading):
-                chunks[name].append(batch.column(position))
-            for j in range(width):
-                features[filled : filled + size, j] = batch.column(len(leading) + j).to_numpy(zero_copy_only=False)
-            filled += size
+    for parameters in pieces:
+        with client.query_arrow_stream(query, parameters=parameters) as stream:
+            for batch in stream:
+                size = batch.num_rows
+                if filled + size > rows:
+                    raise PipelineError(f"{what} changed while it was read; run again")
+                for position, name in enumerate(leading):
+                    chunks[name].append(batch.column(position))
+                for j in range(width):
+                    features[filled : filled + size, j] = batch.column(len(leading) + j).to_numpy(zero_copy_only=False)
+                filled += size
     if filled != rows:
         raise PipelineError(f"{what} changed while it was read; run again")
     return {name: pa.chunked_array(arrays, type=arrays[0].type if arrays else None) for name, arrays in chunks.items()}, features
@@ -120,7 +153,7 @@ def extract(client: Client, network: str, start: date, end: date, contract: Feat
     grade = "relevance_grade" if contract.table == "training_alerts" else "label"
     where = "network = {network:String} AND processing_date BETWEEN {start:Date} AND {end:Date}"
     parameters = {"network": network, "start": start, "end": end}
-    rows = int(client.command(f"SELECT count() FROM {table} WHERE {where}", parameters=parameters))
+    rows, ranges = date_ranges(client, table, where, parameters)
     if rows == 0:
         raise PipelineError(f"{network}.{contract.table} has no rows between {start} and {end}")
     feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
@@ -130,7 +163,8 @@ def extract(client: Client, network: str, start: date, end: date, contract: Feat
         f"FROM {table} WHERE {where} ORDER BY processing_date, {key}"
     )
     leading = ["processing_date", "key", "entity", "label", "weight", "grade"]
-    columns, features = stream_rows(client, query, parameters, rows, leading, len(contract.names), f"{network}.{contract.table}")
+    pieces = [{"network": network, "start": first, "end": last} for first, last in ranges]
+    columns, features = stream_rows(client, query, pieces, rows, leading, len(contract.names), f"{network}.{contract.table}")
     data = TrainingData(
         features=features,
         label=_numpy(columns["label"]).astype(np.uint8),
@@ -166,5 +200,5 @@ def extract_for_scoring(client: Client, network: str, processing_date: date, con
         raise PipelineError(f"{network}.{contract.table} has no rows for {processing_date}: run dbt build for a window holding it")
     feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
     query = f"SELECT {key}, {feature_sql} FROM {table} WHERE {where} ORDER BY {key}"
-    columns, features = stream_rows(client, query, parameters, rows, ["key"], len(contract.names), f"{network}.{contract.table}")
+    columns, features = stream_rows(client, query, [parameters], rows, ["key"], len(contract.names), f"{network}.{contract.table}")
     return ScoringData(features=features, keys=columns["key"], processing_date=processing_date)

@@ -72,24 +72,27 @@ class CrossValidation:
 
 
 def cross_validate(train: TrainingData, model_type: str, params: dict[str, Any], on_fold: Any = None) -> CrossValidation:
-    """Cross-validation grouped by entity: no address is in a fold's training and validation rows at once."""
+    """Cross-validation grouped by entity: no address is in a fold's training and validation rows at once.
+
+    The training part is binned once; each fold trains on a LightGBM subset of those bins (query groups are
+    recut by LightGBM), so no float copy of the fold's training rows is made.
+    """
     entities = np.unique(train.entity).size
     folds = min(CV_FOLDS, entities)
     if folds < 2:
         raise PipelineError(f"cross-validation needs at least 2 distinct addresses in the training part, found {entities}")
     result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))
+    binned = make_dataset(train, model_type, params=params).construct()
     for fold, (fit_index, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.features, groups=train.entity)):
-        fit_part, valid_part = train.subset(np.sort(fit_index)), train.subset(np.sort(valid_index))
-        fit_set = make_dataset(fit_part, model_type)
-        valid_set = make_dataset(valid_part, model_type, reference=fit_set)
+        fit_index, valid_index = np.sort(fit_index), np.sort(valid_index)
         booster = lgb.train(
-            params, fit_set, num_boost_round=MAX_ROUNDS, valid_sets=[valid_set],
+            params, binned.subset(fit_index), num_boost_round=MAX_ROUNDS, valid_sets=[binned.subset(valid_index)],
             callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
         )  # fmt: skip
-        prediction = booster.predict(valid_part.features, num_iteration=booster.best_iteration)
-        result.out_of_fold[np.sort(valid_index)] = prediction
+        prediction = booster.predict(train.features[valid_index], num_iteration=booster.best_iteration)
+        result.out_of_fold[valid_index] = prediction
         result.best_iterations.append(int(booster.best_iteration or MAX_ROUNDS))
-        result.fold_aucs.append(auc_or_half(valid_part.label, prediction))
+        result.fold_aucs.append(auc_or_half(train.label[valid_index], prediction))
         score = booster.best_score["valid_0"]["ndcg@10"] if is_ranker(model_type) else result.fold_aucs[-1]
         result.fold_scores.append(float(score))
         if on_fold is not None:
