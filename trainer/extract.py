@@ -141,10 +141,6 @@ def stream_rows(
     return {name: pa.chunked_array(arrays, type=arrays[0].type if arrays else None) for name, arrays in chunks.items()}, features
 
 
-def _numpy(column: pa.ChunkedArray) -> np.ndarray:
-    return column.to_numpy()
-
-
 def extract(client: Client, network: str, start: date, end: date, contract: FeatureContract) -> TrainingData:
     """The rows of the training table for the network and window, ordered by date and key."""
     check_table(client, network, contract)
@@ -167,12 +163,12 @@ def extract(client: Client, network: str, start: date, end: date, contract: Feat
     columns, features = stream_rows(client, query, pieces, rows, leading, len(contract.names), f"{network}.{contract.table}")
     data = TrainingData(
         features=features,
-        label=_numpy(columns["label"]).astype(np.uint8),
-        weight=_numpy(columns["weight"]).astype(np.float32),
-        grade=_numpy(columns["grade"]).astype(np.uint8),
-        processing_date=_numpy(columns["processing_date"]).astype("datetime64[D]"),
-        entity=_numpy(columns["entity"]).astype(np.uint64),
-        key=_numpy(columns["key"]).astype(np.uint64),
+        label=columns["label"].to_numpy().astype(np.uint8),
+        weight=columns["weight"].to_numpy().astype(np.float32),
+        grade=columns["grade"].to_numpy().astype(np.uint8),
+        processing_date=columns["processing_date"].to_numpy().astype("datetime64[D]"),
+        entity=columns["entity"].to_numpy().astype(np.uint64),
+        key=columns["key"].to_numpy().astype(np.uint64),
         feature_names=contract.names,
     )
     logger.bind(

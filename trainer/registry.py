@@ -161,8 +161,10 @@ def main() -> None:
     ensure_registry(client, settings.registry_database)
     rows = list_models(client, settings.registry_database, args.model_type, validate_network(args.network) if args.network else None)
     if args.latest:
-        seen: set[tuple[str, str]] = set()
-        rows = [r for r in rows if (r["model_type"], r["network"]) not in seen and not seen.add((r["model_type"], r["network"]))]
+        newest: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:  # rows come newest first
+            newest.setdefault((row["model_type"], row["network"]), row)
+        rows = list(newest.values())
     if args.json:
         print(json.dumps([_printable(r) for r in rows], indent=2))
         return
