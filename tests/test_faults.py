@@ -34,7 +34,7 @@ def interrupt_during(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, 
 
 
 PHASES = {
-    "extract": (pipeline, "extract"),
+    "extract": (pipeline, "extract_rows"),
     "build matrix": (modeling, "make_dataset"),
     "train": (modeling, "fit"),
     "save": (storage, "_temporary_copy"),

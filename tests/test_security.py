@@ -16,12 +16,13 @@ SOURCES = sorted((Path(__file__).resolve().parent.parent / "trainer").glob("*.py
 SQL = re.compile(r"\b(SELECT|INSERT|ALTER|CREATE|DROP|DELETE|DESCRIBE|EXISTS|FROM|WHERE)\b")
 
 # What may be interpolated into SQL text: identifiers that went through quote_identifier or validate_network,
-# and fragments assembled from those or from the constants of trainer.ingest.RAW_TABLES. Every other
+# fragments assembled from those or from the constants of trainer.ingest.RAW_TABLES, and the constant predicates
+# of trainer.extract and trainer.split (WINDOW, TEST_ROWS, test_addresses), whose values are bound. Every other
 # interpolation must be a bound parameter ({name:Type} in the SQL, parameters=... in the call).
 SAFE_NAMES = {
     "database", "table", "target", "stage", "key", "grade", "where", "feature_sql", "columns", "expressions", "sql", "name",
     "column", "statement", "quote_identifier", "quoted", "network", "STAGE_PREFIX", "REGISTRY_TABLE", "_table", "COLUMNS",
-    "conditions", "join",
+    "conditions", "join", "WINDOW", "TEST_ROWS", "test_addresses",
 }  # fmt: skip
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from trainer.contract import load_contract
 from trainer.errors import PipelineError
-from trainer.extract import extract
+from trainer.extract import extract, extract_rows, fingerprint, table_name, window_parameters
 from trainer.pipeline import TrainRequest, train_model
 from trainer.registry import list_models
-from trainer.split import out_of_time_split
+from trainer.split import plan_holdout
 from trainer.storage import check_contract, load_model
 
 REGISTRY_DB = "aml"
@@ -101,12 +101,25 @@ def test_second_run_reuses_and_force_trains_identical_bytes(trained, client) -> 
     assert forced.model_path.read_bytes() == first.model_path.read_bytes()
 
 
-def test_holdout_is_out_of_time_and_shares_no_address(ethereum, client) -> None:
-    data = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), load_contract("alert_scorer"))
-    split = out_of_time_split(data, 0.2)
-    assert split.train.processing_date.max() < split.test.processing_date.min()
-    assert not set(split.train.entity.tolist()) & set(split.test.entity.tolist())
-    assert split.train.rows + split.test.rows + split.train_rows_dropped_for_shared_entities == data.rows
+@pytest.mark.parametrize("model_type", ["alert_scorer", "cluster_scorer"])
+def test_holdout_is_out_of_time_and_shares_no_address(ethereum, client, model_type: str) -> None:
+    contract = load_contract(model_type)
+    table, window = table_name("ethereum", contract), window_parameters("ethereum", date(2024, 1, 1), date(2024, 3, 31))
+    holdout = plan_holdout(client, table, window, 0.2, 1, "ethereum")
+    train, test = (
+        extract_rows(client, "ethereum", contract, holdout.where(part, table), holdout.parameters, counts.rows)
+        for part, counts in (("train", holdout.train), ("test", holdout.test))
+    )
+    whole = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
+    assert train.processing_date.max() < np.datetime64(holdout.test_start) == test.processing_date.min()
+    assert not set(train.entity.tolist()) & set(test.entity.tolist())
+    assert holdout.train_rows_dropped_for_shared_entities > 0, "the sample reuses addresses, so some rows must be dropped"
+    assert train.rows + test.rows + holdout.train_rows_dropped_for_shared_entities == whole.rows == holdout.window.rows
+    assert (int(train.label.sum()), int(test.label.sum())) == (holdout.train.positives, holdout.test.positives)
+    in_test = whole.processing_date >= np.datetime64(holdout.test_start)
+    np.testing.assert_array_equal(test.features, whole.features[in_test])
+    kept = ~in_test & ~np.isin(whole.entity, test.entity)
+    np.testing.assert_array_equal(train.features, whole.features[kept])
 
 
 def test_one_class_window_fails_with_counts_and_writes_nothing(ethereum, client, tmp_path: Path) -> None:
@@ -183,16 +196,32 @@ def test_registry_cli_lists_newest_first_and_latest_per_type(trained, client, ca
     assert table.code == 0 and "cluster_scorer_v" in table.stdout and "alert_scorer_v" not in table.stdout
 
 
-def test_extraction_in_date_ranges_equals_one_query(ethereum, client, monkeypatch) -> None:
-    import trainer.extract as extraction
-
+def test_engine_arrow_stream_equals_the_client_arrow_result(ethereum, client) -> None:
+    """The trainer reads chDB's own Arrow stream; it must hold exactly what clickhouse-connect's Arrow result holds."""
     contract = load_contract("alert_scorer")
-    whole = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
-    monkeypatch.setattr(extraction, "ROWS_PER_QUERY", 500)
-    _, ranges = extraction.date_ranges(client, "ethereum.training_alerts", "network = 'ethereum'", {})
-    assert len(ranges) > 5 and all(first <= last for first, last in ranges)
-    assert all(earlier[1] < later[0] for earlier, later in zip(ranges, ranges[1:], strict=False))
-    pieces = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
-    np.testing.assert_array_equal(pieces.features, whole.features)
-    np.testing.assert_array_equal(pieces.key, whole.key)
-    np.testing.assert_array_equal(pieces.label, whole.label)
+    streamed = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
+    columns = ", ".join(f"toFloat32(`{name}`) AS `{name}`" for name in contract.names)
+    reference = client.query_arrow(
+        f"SELECT label, {columns} FROM ethereum.training_alerts WHERE network = 'ethereum' ORDER BY processing_date, alert_id"
+    )
+    assert streamed.rows == reference.num_rows > 1000
+    np.testing.assert_array_equal(streamed.label, reference.column("label").to_numpy())
+    for j, name in enumerate(contract.names):
+        np.testing.assert_array_equal(streamed.features[:, j], reference.column(name).to_numpy(), err_msg=name)
+
+
+def test_fingerprint_sees_a_changed_feature_value(ethereum, client) -> None:
+    contract = load_contract("cluster_scorer")
+    client.command("CREATE DATABASE IF NOT EXISTS fingerprinted")
+    client.command("DROP TABLE IF EXISTS fingerprinted.training_clusters")
+    client.command("CREATE TABLE fingerprinted.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
+                   "SELECT * REPLACE ('fingerprinted' AS network) FROM ethereum.training_clusters")  # fmt: skip
+    window = window_parameters("fingerprinted", date(2024, 1, 1), date(2024, 3, 31))
+    before = fingerprint(client, "fingerprinted", contract, window)
+    assert before == fingerprint(client, "fingerprinted", contract, window), "the fingerprint is deterministic"
+    client.command(
+        f"ALTER TABLE fingerprinted.training_clusters UPDATE `{contract.names[-1]}` = `{contract.names[-1]}` + 1 "
+        "WHERE cluster_id = (SELECT min(cluster_id) FROM fingerprinted.training_clusters) SETTINGS mutations_sync = 1"
+    )
+    after = fingerprint(client, "fingerprinted", contract, window)
+    assert after.split(":")[0] == before.split(":")[0] and after != before

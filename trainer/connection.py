@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
+import chdb_store
 import clickhouse_connect
+import pyarrow as pa
+from chdb_store import EmbeddedStoreBusyError, open_chdb_client
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from dbt.adapters.chdb.engine import EmbeddedStoreBusyError, open_chdb_client
 
 from trainer.config import StoreSettings, load_store_settings
 from trainer.errors import PipelineError
@@ -41,6 +46,32 @@ def connect(settings: StoreSettings | None = None) -> Client:
     except (ClickHouseError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise PipelineError(f"cannot open ClickHouse at {settings.describe()}: {first_line}") from None
+
+
+# Arrow output for feature extraction: no LZ4 inside the Arrow stream (in-process there is no wire, and over
+# HTTP the transport is compressed already; at 1M alerts decompressing it cost 0.3 s of a 0.8 s read), strings
+# as Arrow strings, and no read-ahead buffering of the in-order read (it held 150 MB more engine memory).
+ARROW_SETTINGS = {
+    "output_format_arrow_compression_method": "none",
+    "output_format_arrow_string_as_string": 1,
+    "read_in_order_use_buffering": 0,
+}
+ARROW_SETTINGS_CLAUSE = "SETTINGS " + ", ".join(f"{name} = {value!r}" for name, value in ARROW_SETTINGS.items())
+
+
+@contextmanager
+def arrow_batches(client: Client, query: str, parameters: Mapping[str, Any]) -> Iterator[Iterator[pa.RecordBatch | pa.Table]]:
+    """The result of `query` ({name:Type} placeholders bound from `parameters`) as a stream of Arrow batches.
+
+    On the embedded engine the batches come from chDB's own Arrow stream, block by block; on a server from
+    clickhouse-connect's HTTP Arrow stream.
+    """
+    if chdb_store.is_embedded(client):
+        with chdb_store.arrow_batches(client, f"{query} {ARROW_SETTINGS_CLAUSE}", parameters) as batches:
+            yield batches
+    else:
+        with client.query_arrow_stream(query, parameters=dict(parameters), settings=ARROW_SETTINGS) as stream:
+            yield stream
 
 
 def table_exists(client: Client, database: str, table: str) -> bool:

@@ -71,18 +71,24 @@ class CrossValidation:
         return max(10, int(round(float(np.mean(self.best_iterations))))) if self.best_iterations else 100
 
 
-def cross_validate(train: TrainingData, model_type: str, params: dict[str, Any], on_fold: Any = None) -> CrossValidation:
+def bin_rows(data: TrainingData, model_type: str, params: dict[str, Any]) -> lgb.Dataset:
+    """The rows binned by LightGBM once, for the cross-validation folds and the final fit alike."""
+    return make_dataset(data, model_type, params=params).construct()
+
+
+def cross_validate(
+    train: TrainingData, binned: lgb.Dataset, model_type: str, params: dict[str, Any], on_fold: Any = None
+) -> CrossValidation:
     """Cross-validation grouped by entity: no address is in a fold's training and validation rows at once.
 
-    The training part is binned once; each fold trains on a LightGBM subset of those bins (query groups are
-    recut by LightGBM), so no float copy of the fold's training rows is made.
+    `binned` is the training part binned with `params` (bin_rows); each fold trains on a LightGBM subset of those
+    bins (query groups are recut by LightGBM), so no float copy of the fold's training rows is made.
     """
     entities = np.unique(train.entity).size
     folds = min(CV_FOLDS, entities)
     if folds < 2:
         raise PipelineError(f"cross-validation needs at least 2 distinct addresses in the training part, found {entities}")
     result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))
-    binned = make_dataset(train, model_type, params=params).construct()
     for fold, (fit_index, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.features, groups=train.entity)):
         fit_index, valid_index = np.sort(fit_index), np.sort(valid_index)
         booster = lgb.train(
@@ -123,7 +129,8 @@ def tune(train: TrainingData, model_type: str, params: dict[str, Any], trials: i
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        score = float(np.mean(cross_validate(train, model_type, candidate, on_fold=report).fold_scores))
+        binned = bin_rows(train, model_type, candidate)
+        score = float(np.mean(cross_validate(train, binned, model_type, candidate, on_fold=report).fold_scores))
         logger.bind(trial=trial.number, score=round(score, 4)).info("tuning trial finished")
         return score
 

@@ -24,9 +24,9 @@ from trainer.connection import connect, validate_network
 from trainer.contract import MODEL_TYPES, FeatureContract, load_contract
 from trainer.errors import PipelineError
 from trainer.evaluate import auc_or_half, best_f1_threshold, binary_metrics, ranking_metrics
-from trainer.extract import check_table, extract, table_window
+from trainer.extract import check_table, extract_rows, fingerprint, table_name, table_window, window_parameters
 from trainer.report import gain_by_family, render_report
-from trainer.split import check_classes, group_sizes, out_of_time_split
+from trainer.split import check_classes, group_sizes, plan_holdout
 from trainer.storage import (
     Artifacts,
     artifact_stem,
@@ -54,11 +54,19 @@ class TrainRequest:
     families: tuple[str, ...] = ()  # empty: every family of the contract
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 class PhaseTimer:
-    """Wall seconds per phase of a run, recorded into the model's metadata."""
+    """Wall seconds per phase of a run and the process's peak resident memory at the end of each phase,
+    recorded into the model's metadata."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {"start": peak_rss_mb()}
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -67,12 +75,7 @@ class PhaseTimer:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - started, 3)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+            self.peak_rss_mb[name] = peak_rss_mb()
 
 
 @dataclass
@@ -128,54 +131,67 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     log = logger.bind(model_type=request.model_type, network=network, window=f"{start}..{end}")
 
     timings = PhaseTimer()
-    with timings.phase("extract"):
-        data = extract(client, network, start, end, contract)
-    check_classes(data, request.min_per_class, f"{network}.{contract.table} for {start}..{end}")
+    table = table_name(network, contract)
+    with timings.phase("split"):
+        holdout = plan_holdout(
+            client,
+            table,
+            window_parameters(network, start, end),
+            request.test_fraction,
+            request.min_per_class,
+            f"{network}.{contract.table}",
+        )
+    check_classes(holdout.train, request.min_per_class, f"the training part (before {holdout.test_start})")
+    check_classes(holdout.test, 1, f"the test part (from {holdout.test_start})")
+    log.bind(
+        train_rows=holdout.train.rows, test_rows=holdout.test.rows, dropped_shared=holdout.train_rows_dropped_for_shared_entities
+    ).info("out-of-time split planned")
     registry.ensure_registry(client, settings.registry_database)
-    fingerprint = data.fingerprint()
-    config_key = _config_key(request, network, start, end, fingerprint, contract)
+    data_fingerprint = fingerprint(client, network, contract, holdout.parameters)
+    config_key = _config_key(request, network, start, end, data_fingerprint, contract)
     existing = None if request.force else _existing_model(client, settings, config_key, output_dir)
     if existing:
         log.bind(model_id=existing["model_id"]).info("model already trained on this data and configuration; use --force to train again")
         metadata = json.loads(Path(existing["metadata_path"]).read_text())
         return TrainOutcome(existing["model_id"], Path(existing["model_path"]), metadata, reused=True)
 
-    with timings.phase("split"):
-        split = out_of_time_split(data, request.test_fraction)
-    check_classes(split.train, request.min_per_class, f"the training part (before {split.test_start})")
-    check_classes(split.test, 1, f"the test part (from {split.test_start})")
-    del data
-    log.bind(train_rows=split.train.rows, test_rows=split.test.rows, dropped_shared=split.train_rows_dropped_for_shared_entities).info(
-        "out-of-time split made"
+    with timings.phase("extract"):
+        train, test = (
+            extract_rows(client, network, contract, holdout.where(part, table), holdout.parameters, counts.rows)
+            for part, counts in (("train", holdout.train), ("test", holdout.test))
+        )
+    log.bind(train_rows=train.rows, test_rows=test.rows, matrix_mb=round((train.features.nbytes + test.features.nbytes) / 2**20, 1)).info(
+        "training and test rows extracted"
     )
 
     params = modeling.base_params(request.model_type, request.seed)
     tuning = None
     if request.tune_trials > 0:
-        params, tuning = modeling.tune(split.train, request.model_type, params, request.tune_trials, request.seed)
+        params, tuning = modeling.tune(train, request.model_type, params, request.tune_trials, request.seed)
         log.bind(best_cv_score=round(tuning["best_cv_score"], 4), trials=tuning["trials"]).info("tuning finished")
-    with timings.phase("cross_validation"):
-        cv = modeling.cross_validate(split.train, request.model_type, params)
-    log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
     with timings.phase("dataset_construction"):
-        train_set = modeling.make_dataset(split.train, request.model_type, params=params).construct()
+        binned = modeling.bin_rows(train, request.model_type, params)
+    with timings.phase("cross_validation"):
+        cv = modeling.cross_validate(train, binned, request.model_type, params)
+    log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
+    train_label, train_positive_rate = train.label, float(train.label.mean())
+    del train  # the final fit trains on the bins the cross-validation used, not on the float matrix
     with timings.phase("final_fit"):
-        booster = modeling.fit(train_set, params, cv.rounds)
-    del train_set
+        booster = modeling.fit(binned, params, cv.rounds)
+    del binned
     evaluation_started = time.perf_counter()
-    score = booster.predict(split.test.features)
+    score = booster.predict(test.features)
 
     if modeling.is_ranker(request.model_type):
-        metrics = ranking_metrics(split.test.grade, score, group_sizes(split.test.processing_date))
-        metrics["test_auc"] = auc_or_half(split.test.label, score)
+        metrics = ranking_metrics(test.grade, score, group_sizes(test.processing_date))
+        metrics["test_auc"] = auc_or_half(test.label, score)
         metrics["cv_ndcg_mean"], metrics["cv_ndcg_std"] = float(np.mean(cv.fold_scores)), float(np.std(cv.fold_scores))
     else:
-        metrics = binary_metrics(split.test.label, score, best_f1_threshold(split.train.label, cv.out_of_fold))
+        metrics = binary_metrics(test.label, score, best_f1_threshold(train_label, cv.out_of_fold))
     metrics["cv_auc_mean"], metrics["cv_auc_std"] = float(np.mean(cv.fold_aucs)), float(np.std(cv.fold_aucs))
 
     families = {feature.name: feature.family for feature in contract.features}
     family_gain = gain_by_family(contract.names, booster.feature_importance(importance_type="gain"), families)
-    positives = int(split.train.label.sum() + split.test.label.sum())
     with output_dir_lock(output_dir):
         recover_orphans(client, settings, output_dir)
         version = registry.next_version(client, settings.registry_database, request.model_type, network)
@@ -191,19 +207,19 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
             "training_period": {
                 "start": str(start),
                 "end": str(end),
-                "test_start": split.test_start,
+                "test_start": str(holdout.test_start),
                 "test_fraction": request.test_fraction,
             },
             "data_stats": {
-                "rows": split.train.rows + split.test.rows + split.train_rows_dropped_for_shared_entities,
-                "train_rows": split.train.rows,
-                "test_rows": split.test.rows,
-                "train_rows_dropped_for_shared_entities": split.train_rows_dropped_for_shared_entities,
-                "positives": positives,
-                "train_positive_rate": float(split.train.label.mean()),
-                "test_positive_rate": float(split.test.label.mean()),
-                "distinct_dates": int(np.unique(np.concatenate([split.train.processing_date, split.test.processing_date])).size),
-                "fingerprint": fingerprint,
+                "rows": holdout.window.rows,
+                "train_rows": holdout.train.rows,
+                "test_rows": holdout.test.rows,
+                "train_rows_dropped_for_shared_entities": holdout.train_rows_dropped_for_shared_entities,
+                "positives": holdout.window.positives,
+                "train_positive_rate": train_positive_rate,
+                "test_positive_rate": float(test.label.mean()),
+                "distinct_dates": holdout.distinct_dates,
+                "fingerprint": data_fingerprint,
             },
             "metrics": metrics,
             "hyperparameters": {**params, "num_boost_round": cv.rounds},
@@ -218,8 +234,9 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
             "report_path": str(artifacts.report_path),
             "timings_s": {**timings.seconds, "evaluate_and_save": round(time.perf_counter() - evaluation_started, 3)},
             "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb_by_phase": timings.peak_rss_mb,
         }
-        report = render_report(f"{stem} ({network}, {start}..{end})", split.test.label, score, family_gain)
+        report = render_report(f"{stem} ({network}, {start}..{end})", test.label, score, family_gain)
         write_artifacts(artifacts, booster.model_to_string(), metadata, report)
         try:
             registry.insert(client, settings.registry_database, registry.row_from_metadata(metadata, artifacts.model_path))

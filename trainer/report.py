@@ -5,18 +5,16 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 
 def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_family: dict[str, float]) -> bytes:
     """ROC, precision-recall, precision@k, calibration and gain by feature family, as PNG bytes."""
-    figure, axes = plt.subplots(2, 3, figsize=(15, 9))
+    figure = Figure(figsize=(15, 9))  # no pyplot: no global figure state, no GUI backend
+    axes = figure.subplots(2, 3)
     figure.suptitle(title)
     has_both = 0 < label.sum() < label.size
     roc, pr, at_k, calibration, importance, _ = axes.flat
@@ -53,7 +51,6 @@ def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_fami
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
-    plt.close(figure)
     return buffer.getvalue()
 
 

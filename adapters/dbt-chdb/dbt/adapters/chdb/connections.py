@@ -1,5 +1,5 @@
 from dbt.adapters.chdb.credentials import ChdbCredentials
-from dbt.adapters.chdb.engine import EmbeddedStoreBusyError, open_chdb_client
+from chdb_store import EmbeddedStoreBusyError, open_chdb_client
 from dbt.adapters.clickhouse.connections import ClickHouseConnectionManager
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
 from dbt.adapters.exceptions import FailedToConnectError
