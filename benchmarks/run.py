@@ -67,7 +67,9 @@ def bench_size(alerts: int, workdir: Path, with_extraction: bool) -> dict[str, o
     result["trainer"] = {
         "timings_s": metadata["timings_s"],
         "rows": metadata["data_stats"]["rows"],
+        "extracted_rows": metadata["data_stats"]["train_rows"] + metadata["data_stats"]["test_rows"],
         "features": len(metadata["feature_names"]),
+        "start_rss_mb": metadata["peak_rss_mb_by_phase"]["start"],
     }
     if with_extraction:
         _, _, stdout = run_phase([python, "-m", "benchmarks.extraction", "--network", "ethereum"], env)
@@ -76,11 +78,15 @@ def bench_size(alerts: int, workdir: Path, with_extraction: bool) -> dict[str, o
     return result
 
 
-def growth_exponent(sizes: list[int], seconds: list[float]) -> float:
-    """Least-squares slope of log(seconds) on log(size): 1 is linear, 2 quadratic."""
-    xs, ys = [math.log(s) for s in sizes], [math.log(t) for t in seconds]
+def growth_slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys on xs."""
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def growth_exponent(sizes: list[int], seconds: list[float]) -> float:
+    """Least-squares slope of log(seconds) on log(size): 1 is linear, 2 quadratic."""
+    return growth_slope([math.log(s) for s in sizes], [math.log(t) for t in seconds])
 
 
 def main() -> None:
@@ -101,16 +107,30 @@ def main() -> None:
         exponent = growth_exponent([r["alerts"] for r in results], [r["build_s"] for r in results])
         print(f"\ndbt build cost growth: time ~ alerts^{exponent:.2f}, so 10x the alerts costs {10**exponent:.1f}x the time")
     largest = results[-1]
-    timings = largest["trainer"]["timings_s"]
-    total = sum(timings.values())
     trained = largest["trainer"]
-    print(f"\nTrainer phases at {largest['alerts']:,} alerts ({trained['rows']:,} labelled rows, {trained['features']} features):")
-    print("| phase | s | share |\n|---|---:|---:|")
-    for phase, seconds in timings.items():
-        print(f"| {phase} | {seconds:.2f} | {seconds / total:.0%} |")
-    matrix_mb = largest["trainer"]["rows"] * largest["trainer"]["features"] * 4 / 2**20
-    print(f"\nTrainer peak RSS {largest['train_rss_mb']} MB; float32 feature matrix {matrix_mb:.0f} MB "
-          f"(ratio {largest['train_rss_mb'] / matrix_mb:.1f}x)")  # fmt: skip
+    timings = trained["timings_s"]
+    outside = largest["train_s"] - sum(timings.values())
+    lightgbm = timings["cross_validation"] + timings["final_fit"]
+    print(f"\nTrainer at {largest['alerts']:,} alerts ({trained['rows']:,} labelled rows x {trained['features']} features; "
+          f"{trained['extracted_rows']:,} read as training and test rows, the rest share an address with the test dates):")  # fmt: skip
+    print("| phase | s | share of the process |\n|---|---:|---:|")
+    for phase, seconds in {**timings, "outside the phases (imports, engine start, checks, fingerprint)": outside}.items():
+        print(f"| {phase} | {seconds:.2f} | {seconds / largest['train_s']:.0%} |")
+    print(f"LightGBM's own training (cross-validation and final fit): {lightgbm / largest['train_s']:.0%} of the process's "
+          f"{largest['train_s']} s; everything else {1 - lightgbm / largest['train_s']:.0%}")  # fmt: skip
+    matrix_mb = trained["rows"] * trained["features"] * 4 / 2**20
+    extracted_mb = trained["extracted_rows"] * trained["features"] * 4 / 2**20
+    net = largest["train_rss_mb"] - trained["start_rss_mb"]
+    print(f"\nTrainer peak RSS {largest['train_rss_mb']} MB; {trained['start_rss_mb']:.0f} MB of it held before any data is read "
+          f"(Python libraries and the embedded engine), so the data costs {net:.0f} MB.")  # fmt: skip
+    if len(results) > 1:
+        matrices = [r["trainer"]["rows"] * r["trainer"]["features"] * 4 / 2**20 for r in results]
+        slope = growth_slope(matrices, [r["train_rss_mb"] for r in results])
+        print(f"Trainer peak RSS grows by {slope:.2f} MB per MB of float32 matrix of the labelled window over the "
+              f"{len(results)} sizes (least squares).")  # fmt: skip
+    print(f"Float32 matrix of the labelled window {matrix_mb:.0f} MB: peak {largest['train_rss_mb'] / matrix_mb:.1f}x, "
+          f"data {net / matrix_mb:.1f}x. Matrices read (training + test rows) {extracted_mb:.0f} MB: "
+          f"data {net / extracted_mb:.1f}x.")  # fmt: skip
     if "extraction" in largest:
         seconds = largest["extraction"]["seconds"]
         print(f"\nExtraction of training_alerts ({largest['extraction']['rows']:,} rows x {largest['extraction']['features']} features):")

@@ -28,8 +28,8 @@ def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_fami
     pr.axhline(label.mean(), linestyle="--", color="grey")
     pr.set(title="Precision-recall (test)", xlabel="recall", ylabel="precision")
     order = np.argsort(-score, kind="stable")
-    ks = np.arange(1, label.size + 1)
-    at_k.plot(ks, np.cumsum(label[order]) / ks)
+    ks = np.unique(np.geomspace(1, label.size, num=min(label.size, 500)).astype(int))  # a log axis needs no more points
+    at_k.plot(ks, np.cumsum(label[order])[ks - 1] / ks)
     at_k.set(title="Precision@k (test)", xlabel="alerts reviewed (k)", ylabel="precision", xscale="log")
     # Binary models score probabilities; a ranker's scores are only an order, so they are scaled to [0, 1].
     is_probability = score.min() >= 0 and score.max() <= 1
@@ -48,7 +48,7 @@ def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_fami
     importance.barh(families, [gain_by_family[f] for f in families])
     importance.set(title="Gain by feature family", xlabel="share of total gain")
     axes.flat[5].axis("off")
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.91, wspace=0.35, hspace=0.35)  # fixed: tight_layout cost 0.3 s
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
     return buffer.getvalue()

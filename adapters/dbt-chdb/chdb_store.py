@@ -90,6 +90,9 @@ def arrow_batches(client: Client, sql: str, parameters: Mapping[str, Any]) -> It
     try:
         with engine.send_query(sql, "Arrow", params={name: format_bind_value(value) for name, value in parameters.items()}) as stream:
             yield (batch for chunk in stream for batch in pa.ipc.open_file(chunk.bytes()).read_all().to_batches())
-        engine.query("SYSTEM JEMALLOC PURGE")
+        try:
+            engine.query("SYSTEM JEMALLOC PURGE")
+        except RuntimeError:  # an engine built without jemalloc keeps nothing to hand back
+            pass
     finally:
         engine.close()
