@@ -274,7 +274,9 @@ def main() -> None:
     parser.add_argument("--network", required=True, help="network = ClickHouse database, e.g. ethereum")
     parser.add_argument("--source", required=True, type=Path, help="directory holding <network>/<date>/<N>d/ drops")
     args = parser.parse_args()
-    ingest(connect(), validate_network(args.network), args.source.resolve())
+    network = validate_network(args.network)
+    with connect() as client:
+        ingest(client, network, args.source.resolve())
 
 
 if __name__ == "__main__":

@@ -157,9 +157,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print rows as JSON")
     args = parser.parse_args()
     settings = load_store_settings()
-    client = connect(settings)
-    ensure_registry(client, settings.registry_database)
-    rows = list_models(client, settings.registry_database, args.model_type, validate_network(args.network) if args.network else None)
+    with connect(settings) as client:
+        ensure_registry(client, settings.registry_database)
+        rows = list_models(client, settings.registry_database, args.model_type, validate_network(args.network) if args.network else None)
     if args.latest:
         newest: dict[tuple[str, str], dict[str, Any]] = {}
         for row in rows:  # rows come newest first
