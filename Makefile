@@ -6,7 +6,7 @@ NETWORK ?= ethereum
 START ?= 2024-01-01
 END ?= 2024-03-31
 DROPS ?= data/drops
-ADAPTER_SOURCES := $(wildcard adapters/dbt-chdb/pyproject.toml adapters/dbt-chdb/dbt/adapters/chdb/*.py adapters/dbt-chdb/dbt/include/chdb/*)
+ADAPTER_SOURCES := $(wildcard adapters/dbt-chdb/pyproject.toml adapters/dbt-chdb/chdb_store.py adapters/dbt-chdb/dbt/adapters/chdb/*.py adapters/dbt-chdb/dbt/include/chdb/*)
 
 .PHONY: demo test install lint docs benchmark clean
 

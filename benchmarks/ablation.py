@@ -30,7 +30,7 @@ def main() -> None:
     variants = {"all families": tuple(families), "alert only": ("alert",)}
     variants |= {f"all but {family}": tuple(f for f in families if f != family) for family in families}
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
+    with client, tempfile.TemporaryDirectory() as scratch:
         for name, chosen in variants.items():
             request = TrainRequest("alert_scorer", network=args.network, output_dir=Path(scratch), families=chosen, force=True)
             metrics = train_model(request, client=client, settings=settings).metadata["metrics"]

@@ -2,8 +2,9 @@
 
     CHDB_PATH=... python -m benchmarks.extraction --network ethereum
 
-1. the trainer's path: Arrow record batches copied into one float32 matrix (trainer.extract), which on the
-   embedded engine reads chDB's own Arrow stream;
+1. the trainer's reader, `trainer.extract.extract`: Arrow record batches copied into one float32 matrix, on the
+   embedded engine from chDB's own Arrow stream (training runs read their training and test rows the same
+   way, as two queries);
 2. clickhouse-connect's `query_arrow` (on chDB it materialises the whole Arrow result first), into the same matrix;
 3. clickhouse-connect's `query_df` (a pandas frame), then `.to_numpy(float32)`;
 4. the row path of the seed design: `result_rows` into a DataFrame, then `.to_numpy(float32)`.
@@ -66,6 +67,7 @@ def main() -> None:
             rows = read()
             timings.append(time.perf_counter() - started)
         seconds[name] = min(timings)
+    client.close()
     print(json.dumps({"rows": rows, "repeats": REPEATS, "features": len(contract.names), "seconds": seconds}))
 
 

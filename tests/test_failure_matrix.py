@@ -63,7 +63,8 @@ def drops(test_root: Path) -> Path:
     return root
 
 
-def state(client, output_dir: Path) -> tuple[int, int, int]:
+def state(client, output_dir: Path) -> tuple[int, int, int, int]:
+    """Model files, registry rows, raw rows, and staging tables left behind (ingestion and scoring stage into `_` tables)."""
     models = len(list(output_dir.rglob("*"))) if output_dir.exists() else 0
     registry_rows = (
         int(client.command("SELECT count() FROM aml.trained_models")) if client.command("EXISTS TABLE aml.trained_models") else 0
@@ -71,7 +72,8 @@ def state(client, output_dir: Path) -> tuple[int, int, int]:
     raw = 0
     if client.command(f"EXISTS TABLE {NETWORK}.raw_alerts"):
         raw = sum(int(client.command(f"SELECT count() FROM {NETWORK}.{t.name}")) for t in RAW_TABLES)
-    return models, registry_rows, raw
+    stages = int(client.command("SELECT count() FROM system.tables WHERE startsWith(name, '_')"))
+    return models, registry_rows, raw, stages
 
 
 def _set(table: pa.Table, column: str, values: list) -> pa.Table:

@@ -217,11 +217,40 @@ def test_fingerprint_sees_a_changed_feature_value(ethereum, client) -> None:
     client.command("CREATE TABLE fingerprinted.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
                    "SELECT * REPLACE ('fingerprinted' AS network) FROM ethereum.training_clusters")  # fmt: skip
     window = window_parameters("fingerprinted", date(2024, 1, 1), date(2024, 3, 31))
-    before = fingerprint(client, "fingerprinted", contract, window)
-    assert before == fingerprint(client, "fingerprinted", contract, window), "the fingerprint is deterministic"
-    client.command(
-        f"ALTER TABLE fingerprinted.training_clusters UPDATE `{contract.names[-1]}` = `{contract.names[-1]}` + 1 "
-        "WHERE cluster_id = (SELECT min(cluster_id) FROM fingerprinted.training_clusters) SETTINGS mutations_sync = 1"
-    )
-    after = fingerprint(client, "fingerprinted", contract, window)
-    assert after.split(":")[0] == before.split(":")[0] and after != before
+    try:
+        before = fingerprint(client, "fingerprinted", contract, window)
+        assert before == fingerprint(client, "fingerprinted", contract, window), "the fingerprint is deterministic"
+        client.command(
+            f"ALTER TABLE fingerprinted.training_clusters UPDATE `{contract.names[-1]}` = `{contract.names[-1]}` + 1 "
+            "WHERE cluster_id = (SELECT min(cluster_id) FROM fingerprinted.training_clusters) SETTINGS mutations_sync = 1"
+        )
+        after = fingerprint(client, "fingerprinted", contract, window)
+        assert after.split(":")[0] == before.split(":")[0] and after != before
+    finally:
+        client.command("DROP DATABASE IF EXISTS fingerprinted")
+
+
+def test_table_changed_during_extraction_fails_and_writes_nothing(ethereum, client, monkeypatch, tmp_path: Path) -> None:
+    """A rebuild that changes values (not row counts) while the trainer reads is caught by the fingerprint."""
+    import trainer.pipeline as pipeline
+
+    client.command("CREATE DATABASE IF NOT EXISTS changing")
+    client.command("DROP TABLE IF EXISTS changing.training_clusters")
+    client.command("CREATE TABLE changing.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
+                   "SELECT * REPLACE ('changing' AS network) FROM ethereum.training_clusters")  # fmt: skip
+    feature = load_contract("cluster_scorer").names[0]
+    real = pipeline.extract_rows
+
+    def extract_then_rebuild(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        client.command(f"ALTER TABLE changing.training_clusters UPDATE `{feature}` = `{feature}` + 1 WHERE 1 SETTINGS mutations_sync = 1")
+        return rows
+
+    monkeypatch.setattr(pipeline, "extract_rows", extract_then_rebuild)
+    before = len(list_models(client, REGISTRY_DB))
+    try:
+        with pytest.raises(PipelineError, match="changing.training_clusters changed while it was read; run again"):
+            train_model(TrainRequest(model_type="cluster_scorer", network="changing", output_dir=tmp_path), client=client)
+    finally:
+        client.command("DROP DATABASE IF EXISTS changing")
+    assert not any(tmp_path.iterdir()) and len(list_models(client, REGISTRY_DB)) == before

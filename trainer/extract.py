@@ -79,10 +79,11 @@ def check_table(client: Client, network: str, contract: FeatureContract) -> None
 
 
 def fingerprint(client: Client, network: str, contract: FeatureContract, parameters: dict[str, Any]) -> str:
-    """Row count and an order-free hash over every value the trainer reads in the window: keys, dates, labels,
-    weights, grades and features. A rebuilt table with one changed feature value gets another fingerprint."""
+    """Row count and an order-free hash over every value the trainer reads in the window: keys, dates,
+    addresses, labels, weights, grades and features. A rebuilt table with one changed value gets another
+    fingerprint."""
     columns = ", ".join(
-        [KEY_COLUMNS[contract.table], "processing_date", "label", "label_weight", grade_column(contract)]
+        [KEY_COLUMNS[contract.table], "processing_date", "address", "label", "label_weight", grade_column(contract)]
         + [quote_identifier(name) for name in contract.names]
     )
     table = table_name(network, contract)
@@ -95,14 +96,13 @@ def fingerprint(client: Client, network: str, contract: FeatureContract, paramet
 def stream_rows(
     client: Client,
     query: str,
-    pieces: list[dict[str, Any]],
+    parameters: dict[str, Any],
     rows: int,
     leading: list[str],
     width: int,
     what: str,
 ) -> tuple[dict[str, pa.ChunkedArray], np.ndarray]:
-    """Run `query` once per parameter set in `pieces`, in order; its first columns are `leading` and its last
-    `width` columns are float32 features.
+    """Run `query`, whose first columns are `leading` and whose last `width` columns are float32 features.
 
     The features are copied batch by batch into one preallocated float32 matrix of `rows` rows; the leading
     columns stay Arrow, copied out of each batch. A batch's columns share one buffer with the whole block it
@@ -112,17 +112,16 @@ def stream_rows(
     features = np.empty((rows, width), dtype=np.float32, order="F")
     chunks: dict[str, list[pa.Array]] = {name: [] for name in leading}
     filled = 0
-    for parameters in pieces:
-        with arrow_batches(client, query, parameters) as batches:
-            for batch in batches:
-                size = batch.num_rows
-                if filled + size > rows:
-                    raise PipelineError(f"{what} changed while it was read; run again")
-                for position, name in enumerate(leading):
-                    chunks[name].append(pa.concat_arrays([batch.column(position)]))  # a copy: see the docstring
-                for j in range(width):
-                    features[filled : filled + size, j] = batch.column(len(leading) + j).to_numpy(zero_copy_only=False)
-                filled += size
+    with arrow_batches(client, query, parameters) as batches:
+        for batch in batches:
+            size = batch.num_rows
+            if filled + size > rows:
+                raise PipelineError(f"{what} changed while it was read; run again")
+            for position, name in enumerate(leading):
+                chunks[name].append(pa.concat_arrays([batch.column(position)]))  # a copy: see the docstring
+            for j in range(width):
+                features[filled : filled + size, j] = batch.column(len(leading) + j).to_numpy(zero_copy_only=False)
+            filled += size
     if filled != rows:
         raise PipelineError(f"{what} changed while it was read; run again")
     return {name: pa.chunked_array(arrays, type=arrays[0].type if arrays else None) for name, arrays in chunks.items()}, features
@@ -145,7 +144,7 @@ def extract_rows(
         f"WHERE {where} ORDER BY processing_date, {key}"
     )
     leading = ["processing_date", "entity", "label", "weight", "grade"]
-    columns, features = stream_rows(client, query, [parameters], rows, leading, len(contract.names), f"{network}.{contract.table}")
+    columns, features = stream_rows(client, query, parameters, rows, leading, len(contract.names), f"{network}.{contract.table}")
     return TrainingData(
         features=features,
         label=columns["label"].to_numpy().astype(np.uint8),
@@ -171,7 +170,7 @@ def extract(client: Client, network: str, start: date, end: date, contract: Feat
 
 @dataclass
 class ScoringData:
-    features: np.ndarray  # float32, rows x features
+    features: np.ndarray  # float32, rows x features, column-major
     keys: pa.ChunkedArray  # alert or cluster ids, as Arrow strings
     processing_date: date
 
@@ -188,5 +187,5 @@ def extract_for_scoring(client: Client, network: str, processing_date: date, con
         raise PipelineError(f"{network}.{contract.table} has no rows for {processing_date}: run dbt build for a window holding it")
     feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
     query = f"SELECT {key}, {feature_sql} FROM {table} WHERE {where} ORDER BY {key}"
-    columns, features = stream_rows(client, query, [parameters], rows, ["key"], len(contract.names), f"{network}.{contract.table}")
+    columns, features = stream_rows(client, query, parameters, rows, ["key"], len(contract.names), f"{network}.{contract.table}")
     return ScoringData(features=features, keys=columns["key"], processing_date=processing_date)

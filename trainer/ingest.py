@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -194,8 +196,25 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
     return int(counts["rows"]), file_columns
 
 
+@contextmanager
+def stage_tables(client: Client, network: str) -> Iterator[None]:
+    """Empty copies of the raw tables that drops are loaded into before the swap: made once per run (creating
+    them for every drop cost 40 ms a drop) and dropped after it, whatever happens."""
+    database = quote_identifier(network)
+    try:
+        for table in RAW_TABLES:
+            stage = quote_identifier(STAGE_PREFIX + table.name)
+            client.command(f"DROP TABLE IF EXISTS {database}.{stage}")
+            client.command(f"CREATE TABLE {database}.{stage} AS {database}.{quote_identifier(table.name)}")
+        yield
+    finally:
+        for table in RAW_TABLES:
+            client.command(f"DROP TABLE IF EXISTS {database}.{quote_identifier(STAGE_PREFIX + table.name)}")
+
+
 def load_drop(client: Client, drop: Drop) -> dict[str, int]:
-    """Check every file of the drop, stage it, then swap each raw table's partition of the drop."""
+    """Check every file of the drop, stage it, then swap each raw table's partition of the drop. Runs inside
+    `stage_tables`."""
     checked = {table.name: check_drop_file(client, drop, table) for table in RAW_TABLES}
     row_counts = {name: rows for name, (rows, _) in checked.items()}
     database = quote_identifier(drop.network)
@@ -205,9 +224,7 @@ def load_drop(client: Client, drop: Drop) -> dict[str, int]:
         _mark_drop(client, drop, complete=False, row_counts=row_counts)
         for table in RAW_TABLES:
             stage = quote_identifier(STAGE_PREFIX + table.name)
-            target = quote_identifier(table.name)
-            client.command(f"DROP TABLE IF EXISTS {database}.{stage}")
-            client.command(f"CREATE TABLE {database}.{stage} AS {database}.{target}")
+            client.command(f"TRUNCATE TABLE {database}.{stage}")
             columns = ", ".join(sorted(checked[table.name][1] & set(_table_columns(client, drop.network, table.name))))
             client.command(
                 f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM file({{path:String}}, 'Parquet')",
@@ -224,9 +241,6 @@ def load_drop(client: Client, drop: Drop) -> dict[str, int]:
         _mark_drop(client, drop, complete=True, row_counts=row_counts)
     except ClickHouseError as error:
         raise PipelineError(f"{drop.directory}: load failed: {str(error).splitlines()[0][:200]}") from None
-    finally:
-        for table in RAW_TABLES:
-            client.command(f"DROP TABLE IF EXISTS {database}.{quote_identifier(STAGE_PREFIX + table.name)}")
     return row_counts
 
 
@@ -259,12 +273,13 @@ def ingest(client: Client, network: str, source: Path) -> dict[str, int]:
     drops = find_drops(source, network)
     ensure_raw_tables(client, network)
     totals = {table.name: 0 for table in RAW_TABLES}
-    for done, drop in enumerate(drops, start=1):
-        row_counts = load_drop(client, drop)
-        for name, rows in row_counts.items():
-            totals[name] += rows
-        if done % 10 == 0 or done == len(drops):
-            logger.bind(network=network, drops_done=done, drops_total=len(drops)).info("ingesting drops")
+    with stage_tables(client, network):
+        for done, drop in enumerate(drops, start=1):
+            row_counts = load_drop(client, drop)
+            for name, rows in row_counts.items():
+                totals[name] += rows
+            if done % 10 == 0 or done == len(drops):
+                logger.bind(network=network, drops_done=done, drops_total=len(drops)).info("ingesting drops")
     logger.bind(network=network, drops=len(drops), **totals).info("drops ingested")
     return totals
 

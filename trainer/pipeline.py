@@ -1,4 +1,5 @@
-"""Train one model end to end: contract, extraction, leak-free split, CV, fit, evaluation, files, registry row."""
+"""Train one model end to end: contract, leak-free split (planned in SQL), extraction, CV, fit, evaluation, files,
+registry row."""
 
 from __future__ import annotations
 
@@ -162,6 +163,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
             extract_rows(client, network, contract, holdout.where(part, table), holdout.parameters, counts.rows)
             for part, counts in (("train", holdout.train), ("test", holdout.test))
         )
+        if fingerprint(client, network, contract, holdout.parameters) != data_fingerprint:
+            raise PipelineError(f"{network}.{contract.table} changed while it was read; run again")
     log.bind(train_rows=train.rows, test_rows=test.rows, matrix_mb=round((train.features.nbytes + test.features.nbytes) / 2**20, 1)).info(
         "training and test rows extracted"
     )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import clickhouse_connect
 from clickhouse_connect.driver.binding import format_bind_value
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,20 +77,32 @@ def arrow_batches(client: Client, sql: str, parameters: Mapping[str, Any]) -> It
     clickhouse-connect formats server-side parameters). The batches come from a second handle on the
     engine this process already runs. Each block's Arrow data is taken as a Python bytes object that the
     batches keep alive: reading the engine's buffer in place would leave the batches pointing into memory the
-    engine frees at the next block.
+    engine frees at the next block. Engine errors surface as clickhouse-connect's DatabaseError, as they
+    would from the client.
 
-    The engine computes the blocks ahead of the reader, so a query's memory grows with its result: read a
-    large table as several queries. After each query the engine's allocator returns the freed memory to the
-    system (`SYSTEM JEMALLOC PURGE`); otherwise it keeps it for later queries and the process never shrinks.
+    The engine computes the blocks ahead of the reader, so a query's memory grows with its result. After
+    each query the engine's allocator returns the freed memory to the system (`SYSTEM JEMALLOC PURGE`);
+    otherwise it keeps it for later queries and the process never shrinks.
     """
     import pyarrow as pa
 
     import chdb
 
+    def batches(stream: Any) -> Iterator[pa.RecordBatch]:
+        try:
+            for chunk in stream:
+                yield from pa.ipc.open_file(chunk.bytes()).read_all().to_batches()
+        except RuntimeError as error:  # chDB's ChdbError
+            raise DatabaseError(str(error)) from None
+
     engine = chdb.connect(client.path)
     try:
-        with engine.send_query(sql, "Arrow", params={name: format_bind_value(value) for name, value in parameters.items()}) as stream:
-            yield (batch for chunk in stream for batch in pa.ipc.open_file(chunk.bytes()).read_all().to_batches())
+        try:
+            stream = engine.send_query(sql, "Arrow", params={name: format_bind_value(value) for name, value in parameters.items()})
+        except RuntimeError as error:
+            raise DatabaseError(str(error)) from None
+        with stream:
+            yield batches(stream)
         try:
             engine.query("SYSTEM JEMALLOC PURGE")
         except RuntimeError:  # an engine built without jemalloc keeps nothing to hand back
