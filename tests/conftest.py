@@ -21,10 +21,33 @@ SESSION_ROOT = Path(os.environ.get("AML_TEST_ROOT", "")) if os.environ.get("AML_
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 
 
+def _remove_stores_of_ended_runs(temporary: Path) -> None:
+    """Test stores outlive their run (chDB cannot be shut down before the process exits); the next run removes
+    those whose process has ended, judged by the store's process lock being free."""
+    import fcntl
+    import shutil
+    import time
+
+    for root in temporary.glob("aml-tests-*"):
+        lock = root / "chdb" / ".process.lock"
+        if not lock.exists():
+            if time.time() - root.stat().st_mtime < 86400:
+                continue  # a run that has not opened its store yet, or one that never did: left for a day
+        else:
+            with lock.open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a test run is using it
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Point dbt and the trainer at a private store before anything opens one.
     import tempfile
 
+    if SESSION_ROOT is None:
+        _remove_stores_of_ended_runs(Path(tempfile.gettempdir()))
     root = SESSION_ROOT or Path(tempfile.mkdtemp(prefix="aml-tests-"))
     os.environ["AML_TEST_ROOT"] = str(root)
     os.environ["CHDB_PATH"] = str(root / "chdb")
