@@ -35,7 +35,7 @@ def interrupt_during(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, 
 
 PHASES = {
     "extract": (pipeline, "extract_rows"),
-    "build matrix": (modeling, "make_dataset"),
+    "build matrix": (modeling, "bin_rows"),
     "train": (modeling, "fit"),
     "save": (storage, "_temporary_copy"),
 }

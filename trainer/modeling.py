@@ -49,16 +49,6 @@ def base_params(model_type: str, seed: int) -> dict[str, Any]:
     }
 
 
-def make_dataset(
-    data: TrainingData, model_type: str, reference: lgb.Dataset | None = None, params: dict[str, Any] | None = None
-) -> lgb.Dataset:
-    """A LightGBM dataset over the float32 matrix; `params` are needed when it is constructed before training."""
-    common = {"feature_name": data.feature_names, "reference": reference, "free_raw_data": True, "params": params}
-    if is_ranker(model_type):
-        return lgb.Dataset(data.features, label=data.grade, group=group_sizes(data.processing_date), **common)
-    return lgb.Dataset(data.features, label=data.label, weight=data.weight, **common)
-
-
 @dataclass
 class CrossValidation:
     fold_scores: list[float] = field(default_factory=list)  # AUC (binary) or NDCG@10 (ranker) per fold
@@ -72,8 +62,14 @@ class CrossValidation:
 
 
 def bin_rows(data: TrainingData, model_type: str, params: dict[str, Any]) -> lgb.Dataset:
-    """The rows binned by LightGBM once, for the cross-validation folds and the final fit alike."""
-    return make_dataset(data, model_type, params=params).construct()
+    """The rows binned by LightGBM once, for the cross-validation folds and the final fit alike. `params` take
+    part in binning, so the bins serve only runs with the same parameters."""
+    common = {"feature_name": data.feature_names, "free_raw_data": True, "params": params}
+    if is_ranker(model_type):
+        dataset = lgb.Dataset(data.features, label=data.grade, group=group_sizes(data.processing_date), **common)
+    else:
+        dataset = lgb.Dataset(data.features, label=data.label, weight=data.weight, **common)
+    return dataset.construct()
 
 
 def cross_validate(
