@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = dataclasses.replace(load_store_settings(), registry_database="aml_ablation")
     client = connect(settings)
-    families = sorted({feature.family for feature in load_contract("alert_scorer").features})
+    families = sorted({feature.family for feature in load_contract("alert_scorer", client, args.network).features})
     variants = {"all families": tuple(families), "alert only": ("alert",)}
     variants |= {f"all but {family}": tuple(f for f in families if f != family) for family in families}
     rows = []
@@ -34,7 +34,7 @@ def main() -> None:
         for name, chosen in variants.items():
             request = TrainRequest("alert_scorer", network=args.network, output_dir=Path(scratch), families=chosen, force=True)
             metrics = train_model(request, client=client, settings=settings).metadata["metrics"]
-            n_features = len(load_contract("alert_scorer").restricted_to(chosen).names)
+            n_features = len(load_contract("alert_scorer", client, args.network).restricted_to(chosen).names)
             rows.append(
                 f"| {name} | {n_features} | {metrics['test_auc']:.3f} | {metrics['test_pr_auc']:.3f} | {metrics['precision_at_100']:.2f} |"
             )

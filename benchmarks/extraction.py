@@ -36,7 +36,7 @@ def main() -> None:
 
     network = validate_network(args.network)
     client = connect()
-    contract = load_contract("alert_scorer")
+    contract = load_contract("alert_scorer", client, network)
     start, end = table_window(client, network, contract.table)
     columns = ", ".join(quote_identifier(name) for name in contract.names)
     query = f"SELECT processing_date, alert_id, address, label, label_weight, {columns} FROM {quote_identifier(network)}.training_alerts"

@@ -27,10 +27,10 @@ def test_training_tables_hold_one_row_per_labelled_alert_and_cluster(client, eth
     assert client.command("SELECT count() FROM ethereum.training_clusters") > 0
 
 
-def test_every_feature_is_described_and_labels_are_never_features(ethereum) -> None:
+def test_every_feature_is_described_and_labels_are_never_features(client, ethereum) -> None:
     manifest = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "manifest.json").read_text())
     for model_type in ("alert_scorer", "cluster_scorer"):
-        contract = load_contract(model_type)
+        contract = load_contract(model_type, client, "ethereum")
         assert not {"label", "label_weight", "relevance_grade", "labelled_members"} & set(contract.names)
         assert {f.family for f in contract.features} >= (
             {"cluster"} if model_type == "cluster_scorer" else {"alert", "address", "network", "temporal", "statistical", "cluster"}

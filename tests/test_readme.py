@@ -9,10 +9,10 @@ from trainer.catalogue import END_MARKER, START_MARKER, render_catalogue
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_feature_catalogue_is_current(ethereum) -> None:
+def test_feature_catalogue_is_current(client, ethereum) -> None:
     text = README.read_text()
     block = text[text.index(START_MARKER) + len(START_MARKER) : text.index(END_MARKER)].strip()
-    assert block == render_catalogue(), "run: python -m trainer.catalogue --write README.md"
+    assert block == render_catalogue(client, "ethereum"), "run: python -m trainer.catalogue --write README.md"
 
 
 def test_readme_opens_with_the_two_commands() -> None:

@@ -35,7 +35,7 @@ def test_scores_equal_the_model_predictions_on_the_same_rows(models, client) -> 
     output_dir, trained = models
     outcome = score_date("alert_scorer", DAY, "ethereum", trained["alert_scorer"].model_id, output_dir, client=client)
     booster, _ = load_model(trained["alert_scorer"].model_path)
-    data = extract_for_scoring(client, "ethereum", DAY, load_contract("alert_scorer", table="scoring_alerts"))
+    data = extract_for_scoring(client, "ethereum", DAY, load_contract("alert_scorer", client, "ethereum", table="scoring_alerts"))
     expected = dict(zip(data.keys.to_pylist(), booster.predict(data.features), strict=True))
     written = client.query(
         "SELECT alert_id, score, explain_json FROM ethereum.alert_scores WHERE processing_date = {d:Date} AND model_version = {v:String}",
@@ -77,7 +77,7 @@ def test_ranking_is_a_permutation_ordered_by_the_ranker_scores(models, client) -
     )
     assert sorted(ranks.values()) == list(range(1, len(ranks) + 1))
     booster, _ = load_model(trained["alert_ranker"].model_path)
-    data = extract_for_scoring(client, "ethereum", DAY, load_contract("alert_ranker", table="scoring_alerts"))
+    data = extract_for_scoring(client, "ethereum", DAY, load_contract("alert_ranker", client, "ethereum", table="scoring_alerts"))
     scores = booster.predict(data.features)
     by_rank = [scores[i] for i in np.argsort([ranks[k] for k in data.keys.to_pylist()])]
     assert all(a >= b for a, b in zip(by_rank, by_rank[1:], strict=False))

@@ -33,7 +33,7 @@ def trained(ethereum, client, tmp_path_factory) -> dict[str, object]:
 def test_model_reloads_and_predicts_the_same_scores(trained, client, model_type: str) -> None:
     outcome = trained[model_type]
     booster, metadata = load_model(outcome.model_path)
-    contract = load_contract(model_type)
+    contract = load_contract(model_type, client, "ethereum")
     check_contract(metadata, contract)
     data = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
     reloaded = booster.predict(data.features)
@@ -103,7 +103,7 @@ def test_second_run_reuses_and_force_trains_identical_bytes(trained, client) -> 
 
 @pytest.mark.parametrize("model_type", ["alert_scorer", "cluster_scorer"])
 def test_holdout_is_out_of_time_and_shares_no_address(ethereum, client, model_type: str) -> None:
-    contract = load_contract(model_type)
+    contract = load_contract(model_type, client, "ethereum")
     table, window = table_name("ethereum", contract), window_parameters("ethereum", date(2024, 1, 1), date(2024, 3, 31))
     holdout = plan_holdout(client, table, window, 0.2, 1, "ethereum")
     train, test = (
@@ -136,11 +136,11 @@ def test_one_class_window_fails_with_counts_and_writes_nothing(ethereum, client,
     assert len(list_models(client, REGISTRY_DB)) == before
 
 
-def test_changed_feature_contract_is_refused_on_load(trained) -> None:
+def test_changed_feature_contract_is_refused_on_load(trained, client) -> None:
     _, metadata = load_model(trained["alert_scorer"].model_path)
     metadata["feature_contract"]["features"] = metadata["feature_contract"]["features"][:-1]
     with pytest.raises(PipelineError, match="no longer matches model"):
-        check_contract(metadata, load_contract("alert_scorer"))
+        check_contract(metadata, load_contract("alert_scorer", client, "ethereum"))
 
 
 def test_latest_model_loads_from_inside_the_output_dir_only(trained, client) -> None:
@@ -198,7 +198,7 @@ def test_registry_cli_lists_newest_first_and_latest_per_type(trained, client, ca
 
 def test_engine_arrow_stream_equals_the_client_arrow_result(ethereum, client) -> None:
     """The trainer reads chDB's own Arrow stream; it must hold exactly what clickhouse-connect's Arrow result holds."""
-    contract = load_contract("alert_scorer")
+    contract = load_contract("alert_scorer", client, "ethereum")
     streamed = extract(client, "ethereum", date(2024, 1, 1), date(2024, 3, 31), contract)
     columns = ", ".join(f"toFloat32(`{name}`) AS `{name}`" for name in contract.names)
     reference = client.query_arrow(
@@ -211,7 +211,7 @@ def test_engine_arrow_stream_equals_the_client_arrow_result(ethereum, client) ->
 
 
 def test_fingerprint_sees_a_changed_feature_value(ethereum, client) -> None:
-    contract = load_contract("cluster_scorer")
+    contract = load_contract("cluster_scorer", client, "ethereum")
     client.command("CREATE DATABASE IF NOT EXISTS fingerprinted")
     client.command("DROP TABLE IF EXISTS fingerprinted.training_clusters")
     client.command("CREATE TABLE fingerprinted.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
@@ -238,7 +238,7 @@ def test_table_changed_during_extraction_fails_and_writes_nothing(ethereum, clie
     client.command("DROP TABLE IF EXISTS changing.training_clusters")
     client.command("CREATE TABLE changing.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
                    "SELECT * REPLACE ('changing' AS network) FROM ethereum.training_clusters")  # fmt: skip
-    feature = load_contract("cluster_scorer").names[0]
+    feature = load_contract("cluster_scorer", client, "ethereum").names[0]
     real = pipeline.extract_rows
 
     def extract_then_rebuild(*args, **kwargs):

@@ -1,7 +1,14 @@
-"""The feature contract: which columns of a training table are features, of which family, made by which dbt model.
+"""The feature contract: which columns of a training or scoring table are features, of which family, made by which
+dbt model, meaning what.
 
-dbt is the source of truth: every feature column of a training table carries `meta: {feature: true, family: ...}`
-in the table's yml. The trainer reads those from dbt's manifest, never from a list of its own.
+dbt and the built tables are the source of truth, never a list of the trainer's own:
+- a mart's yml lists its keys and labels; every other column of the built table is a feature. Columns that
+  follow the raw schema (the address family passes on every numeric upstream column) or a vocabulary var
+  (one-hot columns) are therefore features without anyone listing them;
+- each feature comes from a feature model (an `int_` model whose yml sets `meta: {feature_family: ...}`): the
+  most upstream model holding the column is its producer, and the producer's family is the feature's family;
+- a feature's meaning is its column description in the producer's yml, else the description the producer's
+  `meta.vocabulary_columns` gives a one-hot column, else the description of the raw_features column it passes on.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
 
 from trainer.config import project_dir
 from trainer.errors import PipelineError
@@ -44,6 +53,7 @@ class Feature:
     name: str
     family: str
     producer: str  # the dbt model that computes the column
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,44 +84,93 @@ class FeatureContract:
     def to_json(self) -> list[dict[str, str]]:
         return [{"name": f.name, "family": f.family, "producer": f.producer} for f in self.features]
 
+    def description(self, name: str) -> str:
+        return next(feature.description for feature in self.features if feature.name == name)
+
 
 def manifest_path() -> Path:
     """dbt's manifest, where dbt wrote it: DBT_TARGET_PATH (honoured by dbt too), else target/."""
     return project_dir() / os.environ.get("DBT_TARGET_PATH", "target") / "manifest.json"
 
 
-def load_contract(model_type: str, manifest: Path | None = None, table: str | None = None) -> FeatureContract:
-    """The feature contract of the model type's training table (or of `table`), from dbt's manifest."""
+def _meta(node: dict) -> dict:
+    return node.get("config", {}).get("meta") or node.get("meta") or {}
+
+
+def _table_columns(client: Client, network: str, table: str) -> list[str]:
+    """The columns of a built table in their order; empty when the table does not exist."""
+    result = client.query(
+        "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
+        parameters={"database": network, "table": table},
+    )
+    return [row[0] for row in result.result_rows]
+
+
+def _vocabulary_description(node: dict, column: str) -> str:
+    """The meaning of a one-hot column of an open vocabulary, from the producer's meta.vocabulary_columns."""
+    for prefix, source_column in (_meta(node).get("vocabulary_columns") or {}).items():
+        if column.startswith(prefix):
+            value = column[len(prefix) :]
+            if value == "other":
+                return f"1 when {source_column} is none of the listed values (an unknown or empty value), else 0."
+            return f"1 when {source_column} is {value!r} (compared in lower case), else 0."
+    return ""
+
+
+def load_contract(
+    model_type: str, client: Client, network: str, table: str | None = None, manifest: Path | None = None
+) -> FeatureContract:
+    """The feature contract of the model type's training table (or of `table`) as built in `network`."""
     if model_type not in TRAINING_TABLES:
         raise PipelineError(f"unknown model type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
     manifest = manifest or manifest_path()
     if not manifest.is_file():
         raise PipelineError(f"no dbt manifest at {manifest}: run dbt build first")
-    nodes = json.loads(manifest.read_text())["nodes"]
+    loaded = json.loads(manifest.read_text())
+    nodes = loaded["nodes"]
     table = table or TRAINING_TABLES[model_type]
     models = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
     if table not in models:
         raise PipelineError(f"dbt project has no model {table!r}; the manifest at {manifest} is stale or foreign")
-    node = models[table]
+    built = _table_columns(client, network, table)
+    if not built:
+        raise PipelineError(f"table {network}.{table} does not exist: run dbt build for network {network}")
+    columns_of: dict[str, set[str]] = {}
 
-    def parents(model: dict) -> list[dict]:
-        return [
-            models[nodes[uid]["name"]] for uid in model["depends_on"]["nodes"] if uid in nodes and nodes[uid]["resource_type"] == "model"
-        ]
+    def built_columns(model: str) -> set[str]:
+        if model not in columns_of:
+            columns_of[model] = set(_table_columns(client, network, model))
+        return columns_of[model]
 
-    def producer(model: dict, column: str) -> str:
-        """The most upstream feature model (not staging) declaring the column: where the feature is made."""
-        for parent in parents(model):
-            if column in parent["columns"] and "staging" not in parent["fqn"]:
+    def producer(model: dict, column: str) -> dict:
+        """The most upstream feature model (not staging) holding the column: where the feature is made."""
+        for uid in model["depends_on"]["nodes"]:
+            parent = nodes.get(uid)
+            if parent and parent["resource_type"] == "model" and "staging" not in parent["fqn"] and column in built_columns(parent["name"]):
                 return producer(parent, column)
-        return model["name"]
+        return model
 
+    raw_descriptions = {
+        name: column.get("description", "")
+        for source in loaded.get("sources", {}).values()
+        if source["name"] == "raw_features"
+        for name, column in source["columns"].items()
+    }
+    node = models[table]
     features = []
-    for column in node["columns"].values():
-        meta = column.get("meta") or column.get("config", {}).get("meta") or {}
-        if meta.get("feature"):
-            family = str(meta.get("family", "unknown"))
-            features.append(Feature(name=column["name"], family=family, producer=producer(node, column["name"])))
+    for column in built:
+        if column in node["columns"]:
+            continue  # keys and labels: the mart's yml lists them, and only them
+        made_by = producer(node, column)
+        family = _meta(made_by).get("feature_family")
+        if not family:
+            raise PipelineError(
+                f"column {column} of {network}.{table} comes from {made_by['name']}, which declares no meta.feature_family: "
+                f"list it in {table}'s yml if it is not a feature"
+            )
+        described = made_by["columns"].get(column, {}).get("description", "")
+        description = described or _vocabulary_description(made_by, column) or raw_descriptions.get(column, "")
+        features.append(Feature(name=column, family=str(family), producer=made_by["name"], description=description))
     if not features:
-        raise PipelineError(f"model {table!r} declares no feature columns (meta: {{feature: true}}) in the manifest")
+        raise PipelineError(f"table {network}.{table} has no feature columns (every column is listed in its yml)")
     return FeatureContract(table=table, features=tuple(features))

@@ -10,6 +10,7 @@ drop replaces it instead of duplicating it, and a bad drop loads nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -35,18 +36,35 @@ class RawTable:
     name: str
     file_name: str
     keys: tuple[str, ...]
-    numbers: tuple[str, ...]  # numeric columns the feature models read: must be finite and >= 0
+    numbers: tuple[str, ...]  # amounts and counts the feature models read: must be finite and >= 0
     others: tuple[str, ...]  # other columns the feature models read
     unique_key: tuple[str, ...] = ()
+    may_be_empty: bool = True  # a day without labels, clusters or flows is normal
+    measures: tuple[str, ...] = ()  # upstream features: may be negative, NaN or infinite (counted and warned about)
 
     @property
     def required(self) -> tuple[str, ...]:
-        return ("processing_date", "window_days", *self.keys, *self.numbers, *self.others)
+        return ("processing_date", "window_days", *self.keys, *self.numbers, *self.others, *self.measures)
 
 
-def _address_feature_columns() -> tuple[str, ...]:
-    """The upstream address features the dbt project reads (its var address_feature_columns)."""
-    return tuple(str(column) for column in project_var("address_feature_columns"))  # type: ignore[union-attr]
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a column with another name is no feature (dbt skips it too)
+NUMERIC_TYPE = re.compile(r"^(Nullable\()?(U?Int(8|16|32|64|128|256)|Float(32|64)|Decimal.*|Bool)\)?$")
+
+
+def address_feature_columns(client: Client, network: str) -> tuple[str, ...]:
+    """The upstream address features the address family passes on: every numeric or boolean column of the
+    network's raw_features table but window_days, less var address_feature_exclude (the dbt macro
+    address_feature_columns applies the same rule)."""
+    excluded = {str(name) for name in (project_var("address_feature_exclude") or [])}  # type: ignore[union-attr]
+    result = client.query(
+        "SELECT name, type FROM system.columns WHERE database = {database:String} AND table = 'raw_features' ORDER BY position",
+        parameters={"database": network},
+    )
+    return tuple(
+        name
+        for name, column_type in result.result_rows
+        if name != "window_days" and NUMERIC_TYPE.match(column_type) and IDENTIFIER.match(name) and name not in excluded
+    )
 
 
 RAW_TABLES = (
@@ -57,19 +75,21 @@ RAW_TABLES = (
         numbers=("alert_confidence_score", "volume_usd"),
         others=("typology_type", "pattern_type", "severity", "suspected_address_type", "evidence_json", "risk_indicators", "created_at"),
         unique_key=("alert_id",),
+        may_be_empty=False,  # a drop without alerts: the detectors did not run for that date
     ),
     RawTable(
         name="raw_features",
         file_name="features.parquet",
         keys=("address",),
-        numbers=_address_feature_columns(),
-        others=(),
+        numbers=(),
+        # What the cluster family reads by name; `measures` (every address feature) is filled in per network.
+        others=("behavioral_anomaly_score", "graph_anomaly_score", "structuring_score", "is_mixer_like"),
         unique_key=("address",),
     ),
     RawTable(
         name="raw_clusters",
         file_name="clusters.parquet",
-        keys=("cluster_id", "primary_address", "primary_alert_id"),
+        keys=("cluster_id", "primary_alert_id"),  # primary_address is optional: upstream may leave it empty
         numbers=("total_alerts", "total_volume_usd", "confidence_avg"),
         others=(
             "cluster_type",
@@ -158,14 +178,17 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
     file_columns = _file_columns(client, path)
     missing = [column for column in table.required if column not in file_columns]
     if missing:
-        raise PipelineError(f"{path}: required columns missing: {', '.join(missing)}")
-    # Column names below come from RAW_TABLES (constants); the file path and dates are bound parameters.
+        hint = "; add them, or list them in var address_feature_exclude of dbt_project.yml" if set(missing) & set(table.measures) else ""
+        raise PipelineError(f"{path}: required columns missing: {', '.join(missing)}{hint}")
+    # Column names below come from RAW_TABLES (constants) and the raw table's own schema (quoted identifiers);
+    # the file path and dates are bound parameters.
     checks = {
         "rows": "count()",
         "rows_dated_elsewhere": "countIf(processing_date != {processing_date:Date} OR window_days != {window_days:UInt16})",
         "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
-        "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers),
-        "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers),
+        "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers) or "0",
+        "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers) or "0",
+        "non_finite_measures": " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in table.measures) or "0",
     }
     if table.unique_key:
         key = ", ".join(table.unique_key)
@@ -179,15 +202,22 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
     except ClickHouseError as error:
         raise PipelineError(f"{path}: cannot be read: {str(error).splitlines()[0][:200]}") from None
     counts = dict(zip(result.column_names, result.result_rows[0], strict=True))
-    if counts["rows"] == 0:
-        raise PipelineError(f"{path}: file has no rows")
+    if counts["rows"] == 0 and not table.may_be_empty:
+        raise PipelineError(
+            f"{path}: file has no rows; a drop without alerts means the detectors did not run for {drop.processing_date}: "
+            "ingest it once they have (the other four files may be empty)"
+        )
+    if counts["non_finite_measures"]:
+        logger.bind(file=str(path), values=counts["non_finite_measures"]).warning(
+            "upstream features with NaN or infinite values: the address family sets them to -1 and counts them"
+        )
     problems = {
         "rows_dated_elsewhere": (
             f"rows whose processing_date/window_days differ from the folder ({drop.processing_date}, {drop.window_days}d)"
         ),
         "empty_keys": f"rows with a NULL or empty key ({', '.join(table.keys)})",
-        "non_finite_numbers": "rows with a NULL, NaN or infinite number",
-        "negative_numbers": "rows with a negative amount or count",
+        "non_finite_numbers": f"rows with a NULL, NaN or infinite number in ({', '.join(table.numbers)})",
+        "negative_numbers": f"rows with a negative amount or count in ({', '.join(table.numbers)})",
         "duplicate_keys": f"duplicated rows for key ({', '.join(table.unique_key)})",
     }
     for name, problem in problems.items():
@@ -212,17 +242,25 @@ def stage_tables(client: Client, network: str) -> Iterator[None]:
             client.command(f"DROP TABLE IF EXISTS {database}.{quote_identifier(STAGE_PREFIX + table.name)}")
 
 
-def load_drop(client: Client, drop: Drop) -> dict[str, int]:
+def raw_tables(client: Client, network: str) -> tuple[RawTable, ...]:
+    """RAW_TABLES with the network's upstream address features as the measures of raw_features."""
+    features = address_feature_columns(client, network)
+    return tuple(dataclasses.replace(table, measures=features) if table.name == "raw_features" else table for table in RAW_TABLES)
+
+
+def load_drop(client: Client, drop: Drop, tables: tuple[RawTable, ...]) -> dict[str, int]:
     """Check every file of the drop, stage it, then swap each raw table's partition of the drop. Runs inside
-    `stage_tables`."""
-    checked = {table.name: check_drop_file(client, drop, table) for table in RAW_TABLES}
+    `stage_tables`; `tables` comes from raw_tables()."""
+    checked = {table.name: check_drop_file(client, drop, table) for table in tables}
+    if checked["raw_features"][0] == 0:
+        logger.bind(drop=str(drop.directory)).warning("drop has no address features: its alerts get has_address_features = 0")
     row_counts = {name: rows for name, (rows, _) in checked.items()}
     database = quote_identifier(drop.network)
     partition = {"processing_date": drop.processing_date, "window_days": drop.window_days}
     try:
         # Hide the drop from dbt while its partitions are swapped; it is visible again once all five are in.
         _mark_drop(client, drop, complete=False, row_counts=row_counts)
-        for table in RAW_TABLES:
+        for table in tables:
             stage = quote_identifier(STAGE_PREFIX + table.name)
             client.command(f"TRUNCATE TABLE {database}.{stage}")
             columns = ", ".join(sorted(checked[table.name][1] & set(_table_columns(client, drop.network, table.name))))
@@ -230,7 +268,7 @@ def load_drop(client: Client, drop: Drop) -> dict[str, int]:
                 f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM file({{path:String}}, 'Parquet')",
                 parameters={"path": str(drop.file(table))},
             )
-        for table in RAW_TABLES:
+        for table in tables:
             stage = quote_identifier(STAGE_PREFIX + table.name)
             target = quote_identifier(table.name)
             client.command(
@@ -272,10 +310,11 @@ def ingest(client: Client, network: str, source: Path) -> dict[str, int]:
     validate_network(network)
     drops = find_drops(source, network)
     ensure_raw_tables(client, network)
-    totals = {table.name: 0 for table in RAW_TABLES}
+    tables = raw_tables(client, network)
+    totals = {table.name: 0 for table in tables}
     with stage_tables(client, network):
         for done, drop in enumerate(drops, start=1):
-            row_counts = load_drop(client, drop)
+            row_counts = load_drop(client, drop, tables)
             for name, rows in row_counts.items():
                 totals[name] += rows
             if done % 10 == 0 or done == len(drops):

@@ -123,7 +123,7 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     if client is None:
         with connect(settings) as own_client:  # closed on return: the embedded engine then exits in 0.1 s, not 0.6 s
             return train_model(request, own_client, settings)
-    contract = load_contract(request.model_type)
+    contract = load_contract(request.model_type, client, network)
     if request.families:
         contract = contract.restricted_to(request.families)
     check_table(client, network, contract)

@@ -136,7 +136,7 @@ def score_date(
         model_path = resolve_model(client, settings, model_type, network, model_id, output_dir)
         booster, metadata = load_model(model_path)
         batch["model_version"] = metadata["model_id"]
-        contract = load_contract(model_type, table=SCORING_TABLES[model_type])
+        contract = load_contract(model_type, client, network, table=SCORING_TABLES[model_type])
         families = {f["family"] for f in metadata["feature_contract"]["features"]}
         contract = contract.restricted_to(tuple(sorted(families)))
         check_contract(metadata, contract)

@@ -7,8 +7,10 @@
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
-{#- The upstream address features (var address_feature_columns) are all >= 0, so -1 marks "no upstream record". -#}
-{%- set address_columns = var('address_feature_columns') %}
+{#- Every upstream address feature (macro address_feature_columns: the numeric columns of raw_features less
+    var address_feature_exclude). -1 marks "no usable upstream value"; has_address_features and
+    address_non_finite_values tell a missing record and an undefined value (NaN, infinity) apart from it. -#}
+{%- set address_columns = address_feature_columns() %}
 
 with alerts as (
     select processing_date, alert_id, address
@@ -29,8 +31,9 @@ joined as (
         alerts.alert_id as alert_id,
         address_features.address != '' as has_record,
         {% for column in address_columns -%}
-        address_features.{{ column }} as upstream_{{ column }}{{ ',' if not loop.last }}
+        address_features.{{ column }} as upstream_{{ column }},
         {% endfor -%}
+        1 as joined_marker
     from alerts
     left join address_features
         on alerts.address = address_features.address
@@ -38,16 +41,19 @@ joined as (
 ),
 
 final as (
-    -- Missing upstream records are not zero-filled: they carry -1 and has_address_features = 0, and the
-    -- training table's coverage test fails the build when too many are missing.
+    -- Missing records and undefined values are not zero-filled: they carry -1, flagged by the two columns
+    -- below; the training table's coverage test fails the build when too many records are missing.
     select
         processing_date,
         alert_id,
         toFloat64(has_record) as has_address_features,
+        toFloat64(has_record * (0
+            {%- for column in address_columns %} + not isFinite(upstream_{{ column }}){% endfor %})) as address_non_finite_values,
         {% for column in address_columns -%}
-        if(has_record, upstream_{{ column }}, -1.0) as {{ column }}{{ ',' if not loop.last }}
-        {% endfor %}
+        if(has_record and isFinite(upstream_{{ column }}), upstream_{{ column }}, -1.0) as {{ column }},
+        {% endfor -%}
+        now64(3) as built_at
     from joined
 )
 
-select final.*, now64(3) as built_at from final
+select * from final

@@ -7,8 +7,6 @@
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
-{%- set cluster_types = ['same_entity', 'fan_pattern', 'flow_chain', 'temporal_burst'] %}
-
 with clusters as (
     select * from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
@@ -25,6 +23,11 @@ address_features as (
     select processing_date, address, behavioral_anomaly_score, graph_anomaly_score, structuring_score, is_mixer_like
     from {{ ref('stg_features') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+),
+
+primary_alerts as (
+    select processing_date, alert_id, address
+    from alerts
 ),
 
 member_alerts as (
@@ -61,9 +64,10 @@ member_address_stats as (
         member_addresses.cluster_id as cluster_id,
         count() as member_address_count,
         countIf(address_features.address != '') / count() as member_feature_coverage,
-        avgIf(address_features.behavioral_anomaly_score, address_features.address != '') as member_mean_behavioral_anomaly,
-        maxIf(address_features.graph_anomaly_score, address_features.address != '') as member_max_graph_anomaly,
-        maxIf(address_features.structuring_score, address_features.address != '') as member_max_structuring_score,
+        -- Upstream values that are NaN or infinite (an undefined statistic) are left out of the aggregates.
+        avgIf(address_features.behavioral_anomaly_score, address_features.address != '' and isFinite(address_features.behavioral_anomaly_score)) as member_mean_behavioral_anomaly,
+        maxIf(address_features.graph_anomaly_score, address_features.address != '' and isFinite(address_features.graph_anomaly_score)) as member_max_graph_anomaly,
+        maxIf(address_features.structuring_score, address_features.address != '' and isFinite(address_features.structuring_score)) as member_max_structuring_score,
         avgIf(address_features.is_mixer_like, address_features.address != '') as member_mixer_like_share
     from member_addresses
     left join address_features
@@ -76,15 +80,21 @@ final as (
     select
         clusters.processing_date as processing_date,
         clusters.cluster_id as cluster_id,
-        clusters.primary_address as primary_address,
-        {% for cluster_type in cluster_types -%}
-        toFloat64(clusters.cluster_type = '{{ cluster_type }}') as cluster_type_{{ cluster_type }},
-        {% endfor -%}
+        -- The cluster's entity for train/test separation. Upstream may leave primary_address empty: then the
+        -- primary alert's address, else the first member address, else the cluster itself.
+        multiIf(
+            clusters.primary_address != '', clusters.primary_address,
+            primary_alerts.address != '', primary_alerts.address,
+            notEmpty(clusters.member_addresses), clusters.member_addresses[1],
+            clusters.cluster_id
+        ) as primary_address,
+        -- An open vocabulary (var cluster_types): unlisted types count as cluster_type_other.
+        {{ one_hot('clusters.cluster_type', 'cluster_types', 'cluster_type') }},
         clusters.total_alerts as cluster_size,
         log1p(greatest(clusters.total_volume_usd, 0)) as cluster_log_volume_usd,
-        toFloat64(multiIf(clusters.severity_max = 'critical', 3, clusters.severity_max = 'high', 2, clusters.severity_max = 'medium', 1, 0)) as cluster_max_severity,
+        toFloat64(multiIf(lower(clusters.severity_max) = 'critical', 3, lower(clusters.severity_max) = 'high', 2, lower(clusters.severity_max) = 'medium', 1, 0)) as cluster_max_severity,
         clusters.confidence_avg as cluster_mean_confidence,
-        greatest(toFloat64(clusters.latest_alert_timestamp) - toFloat64(clusters.earliest_alert_timestamp), 0) / 3600 as cluster_duration_hours,
+        greatest({{ unix_seconds('clusters.latest_alert_timestamp') }} - {{ unix_seconds('clusters.earliest_alert_timestamp') }}, 0) / 3600 as cluster_duration_hours,
         toFloat64(member_alert_stats.member_alert_count) as cluster_member_alerts_found,
         member_alert_stats.member_mean_confidence as cluster_member_mean_confidence,
         member_alert_stats.member_max_log_volume as cluster_member_max_log_volume,
@@ -96,6 +106,9 @@ final as (
         if(member_address_stats.member_feature_coverage > 0, member_address_stats.member_max_structuring_score, -1.0) as cluster_member_max_structuring_score,
         if(isFinite(member_address_stats.member_mixer_like_share), member_address_stats.member_mixer_like_share, -1.0) as cluster_member_mixer_like_share
     from clusters
+    left join primary_alerts
+        on clusters.processing_date = primary_alerts.processing_date
+        and clusters.primary_alert_id = primary_alerts.alert_id
     left join member_alert_stats
         on clusters.processing_date = member_alert_stats.processing_date
         and clusters.cluster_id = member_alert_stats.cluster_id

@@ -1,4 +1,4 @@
-{#- The upstream address features the feature families read, as Float64. -#}
+{#- Every numeric and boolean upstream address feature, as Float64 (booleans 0/1); the list is read from raw_features. -#}
 with source as (
     select * from {{ source('raw', 'raw_features') }}
 ),
@@ -7,9 +7,10 @@ renamed as (
     select
         processing_date,
         address,
-        {% for column in var('address_feature_columns') -%}
-        toFloat64({{ column }}) as {{ column }}{{ ',' if not loop.last }}
-        {% endfor %}
+        {% for column in upstream_numeric_columns() -%}
+        toFloat64({{ column }}) as {{ column }},
+        {% endfor -%}
+        created_at as computed_at
     from source
     where window_days = {{ window_days() }}
       and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})

@@ -1,0 +1,51 @@
+{#-
+  The address family passes on every upstream address feature: each numeric or boolean column of the raw
+  `raw_features` table, read from the table itself (the raw schema), never from a hand-kept list. Array and
+  string columns are left out on purpose (the hourly / daily activity arrays are summarised upstream by
+  hourly_entropy, daily_entropy and the peak hour and day; dominant assets are an open vocabulary), as is the
+  drop key window_days. `var('address_feature_exclude')` removes columns that are not measures (ids, absolute
+  timestamps) or that a user does not want.
+
+  Both lists are empty at parse time (dbt reads no table then); the models only run at execution time.
+-#}
+
+{% macro _is_numeric_type(data_type) -%}
+    {{- return(modules.re.match('^(Nullable\\()?(U?Int(8|16|32|64|128|256)|Float(32|64)|Decimal.*|Bool)\\)?$', data_type) is not none) -}}
+{%- endmacro %}
+
+{#- Every numeric or boolean column of raw_features but window_days, in table order (plain identifiers only). -#}
+{% macro upstream_numeric_columns() -%}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(source('raw', 'raw_features')) -%}
+            {%- if column.name != 'window_days' and _is_numeric_type(column.data_type) and modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', column.name) -%}
+                {%- do names.append(column.name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{- return(names) -}}
+{%- endmacro %}
+
+{#- The columns of var address_feature_exclude, validated as identifiers. -#}
+{% macro address_feature_exclusions() -%}
+    {%- set excluded = var('address_feature_exclude', []) or [] -%}
+    {%- for name in excluded -%}
+        {%- if not modules.re.match('^[a-z_][a-z0-9_]{0,63}$', name | string) -%}
+            {{ exceptions.raise_compiler_error("var 'address_feature_exclude' lists " ~ name | tojson ~ ", which is not a column name") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(excluded | map('string') | list) -}}
+{%- endmacro %}
+
+{#- The address family's features: upstream_numeric_columns() less the excluded ones. -#}
+{% macro address_feature_columns() -%}
+    {%- set excluded = address_feature_exclusions() -%}
+    {%- set available = upstream_numeric_columns() -%}
+    {%- if execute -%}
+        {%- set unknown = excluded | reject('in', available) | list -%}
+        {%- if unknown -%}
+            {{ log("var address_feature_exclude names columns raw_features does not have as numbers: " ~ unknown | join(', '), info=True) }}
+        {%- endif -%}
+    {%- endif -%}
+    {{- return(available | reject('in', excluded) | list) -}}
+{%- endmacro %}

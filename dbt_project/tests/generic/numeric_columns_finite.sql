@@ -1,0 +1,28 @@
+{#-
+  Every numeric column of the model (read from the built table, so columns that follow the raw schema or a
+  vocabulary var are covered too) holds a finite number on every row: no NULL, NaN or infinite value reaches
+  the trainer. Fails with one row per bad row, naming the first bad column.
+-#}
+{% test numeric_columns_finite(model) %}
+{%- set columns = [] -%}
+{%- if execute -%}
+    {%- for column in adapter.get_columns_in_relation(model) if _is_numeric_type(column.data_type) -%}
+        {%- do columns.append(column.name) -%}
+    {%- endfor -%}
+    {%- if columns | length == 0 -%}
+        {{ exceptions.raise_compiler_error("model " ~ model.identifier ~ " has no numeric columns to check") }}
+    {%- endif -%}
+{%- endif %}
+select *
+from (
+    select
+        multiIf(
+            {% for column in columns -%}
+            not isFinite(ifNull(toFloat64({{ column }}), nan)), '{{ column }}',
+            {% endfor -%}
+            ''
+        ) as first_non_finite_column
+    from {{ model }}
+)
+where first_non_finite_column != ''
+{% endtest %}
