@@ -8,7 +8,7 @@ END ?= 2024-03-31
 DROPS ?= data/drops
 ADAPTER_SOURCES := $(wildcard adapters/dbt-chdb/pyproject.toml adapters/dbt-chdb/chdb_store.py adapters/dbt-chdb/dbt/adapters/chdb/*.py adapters/dbt-chdb/dbt/include/chdb/*)
 
-.PHONY: demo test install lint docs benchmark clean
+.PHONY: demo test fuzz install lint docs benchmark clean
 
 $(VENV)/.installed: pyproject.toml $(ADAPTER_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ demo: install profiles.yml
 
 test: install profiles.yml
 	$(BIN)/python -m pytest
+
+# The contract fuzzing suite's long profile: 80 random windows instead of make test's 8 fixed ones (about 20 min).
+fuzz: install profiles.yml
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_contract_fuzzing.py
 
 lint: install
 	$(BIN)/ruff check trainer tests benchmarks

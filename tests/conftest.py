@@ -96,17 +96,38 @@ class BuiltNetwork:
     build_log: str
 
 
-def build_network(test_root: Path, network: str, alerts_per_day: int, random_labels: bool = False, seed: int = 7) -> BuiltNetwork:
+def build_network(
+    test_root: Path,
+    network: str,
+    alerts_per_day: int,
+    random_labels: bool = False,
+    seed: int = 7,
+    start: date = START,
+    end: date = END,
+    **build_vars: object,
+) -> BuiltNetwork:
     from trainer.connection import connect
     from trainer.ingest import ingest
     from trainer.sample_data import generate_drops
 
     drops = test_root / f"drops_{network}"
-    generate_drops(network, START, END, drops, seed=seed, alerts_per_day=alerts_per_day, random_labels=random_labels)
+    generate_drops(network, start, end, drops, seed=seed, alerts_per_day=alerts_per_day, random_labels=random_labels)
     ingest(connect(), network, drops)
-    ok, log = run_dbt("build", "--vars", dbt_vars(network))
+    ok, log = run_dbt("build", "--vars", dbt_vars(network, start, end, **build_vars))
     assert ok, log[-3000:]
     return BuiltNetwork(network, drops, log)
+
+
+def copy_feature_tables(client, source: str, target: str) -> None:
+    """Empty copies of the feature and scoring tables of `source` in database `target`: a training table
+    fabricated there resolves its feature contract against them."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {target}")
+    tables = client.query(
+        "SELECT name FROM system.tables WHERE database = {d:String} AND (startsWith(name, 'int_') OR startsWith(name, 'scoring_'))",
+        parameters={"d": source},
+    ).result_rows
+    for (name,) in tables:
+        client.command(f"CREATE TABLE IF NOT EXISTS {target}.{name} AS {source}.{name}")
 
 
 @pytest.fixture(scope="session")

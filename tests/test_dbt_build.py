@@ -8,11 +8,21 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import END, START, build_network, dbt_vars, run_dbt
+from trainer.config import project_var
 from trainer.contract import load_contract
 from trainer.ingest import ingest
+
+SMALL_WINDOW = (date(2023, 5, 1), date(2023, 5, 3))
+
+
+@pytest.fixture(scope="module")
+def small_network(client, test_root: Path) -> str:
+    """Three days of 2023 in a network of their own, for builds that leave it in another state than they found it."""
+    build_network(test_root, "smallnet", alerts_per_day=60, seed=13, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], min_per_class=1)
+    return "smallnet"
 
 
 def test_training_tables_hold_one_row_per_labelled_alert_and_cluster(client, ethereum) -> None:
@@ -48,8 +58,8 @@ def test_unit_tests_of_tricky_sql_pass(ethereum) -> None:
     assert "PASS=" in log and "PASS=0 " not in log
 
 
-def test_empty_window_fails_the_build(ethereum) -> None:
-    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum", "2030-01-01", "2030-01-31"))
+def test_empty_window_fails_the_build(small_network: str) -> None:
+    ok, log = run_dbt("build", "--vars", dbt_vars(small_network, "2030-01-01", "2030-01-31"))
     assert not ok
     assert "training_alerts_has_rows_in_window" in log
 
@@ -66,24 +76,35 @@ def test_bad_vars_stop_the_build_with_one_clear_line(ethereum) -> None:
         assert not ok and message in log, (build_vars, log[-1500:])
 
 
-def test_duplicated_alert_and_nan_input_fail_named_source_tests(client, ethereum, test_root: Path, tmp_path: Path) -> None:
+def test_undefined_upstream_feature_warns_and_duplicated_alert_fails_a_named_test(client, ethereum, test_root: Path) -> None:
     network = "gatecheck"
-    built = build_network(test_root, network, alerts_per_day=40, seed=11)
-    drop = sorted((built.drops / network).glob("*/*"))[10]
-    alerts = pq.read_table(drop / "alerts.parquet")
-    features = pq.read_table(drop / "features.parquet")
-    # Write the bad rows straight into the raw tables (ingestion would refuse them): dbt must still catch them.
-    client.command(f"INSERT INTO {network}.raw_alerts SELECT * FROM {network}.raw_alerts WHERE processing_date = {{d:Date}} LIMIT 1",
-                   parameters={"d": drop.parent.name})  # fmt: skip
+    built = build_network(test_root, network, alerts_per_day=60, seed=11, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], min_per_class=1)
+    day = sorted((built.drops / network).glob("*/*"))[1].parent.name
+    build_vars = dbt_vars(network, *SMALL_WINDOW, min_per_class=1)
+    address, alert_id = client.query(
+        f"SELECT address, alert_id FROM {network}.raw_alerts WHERE processing_date = {{d:Date}} AND address IN "
+        f"(SELECT address FROM {network}.raw_features WHERE processing_date = {{d:Date}}) ORDER BY alert_id LIMIT 1",
+        parameters={"d": day},
+    ).result_rows[0]
+    # An undefined upstream statistic (NaN) is valid data: the build warns, the family sets -1 and counts it.
     client.command(
-        f"INSERT INTO {network}.raw_features (window_days, processing_date, address, pagerank) "
-        "VALUES (7, {d:Date}, 'nan-address', nan)", parameters={"d": drop.parent.name},
+        f"ALTER TABLE {network}.raw_features UPDATE pagerank = nan WHERE processing_date = {{d:Date}} AND address = {{a:String}} "
+        "SETTINGS mutations_sync = 1", parameters={"d": day, "a": address},
     )  # fmt: skip
-    ok, log = run_dbt("build", "--vars", dbt_vars(network))
+    ok, log = run_dbt("build", "--full-refresh", "--vars", build_vars)
+    assert ok, log[-3000:]
+    assert "raw_features_values_finite" in log and "WARN 1" in log
+    pagerank, non_finite = client.query(
+        f"SELECT pagerank, address_non_finite_values FROM {network}.int_address_features WHERE alert_id = {{id:String}}",
+        parameters={"id": alert_id},
+    ).result_rows[0]
+    assert (pagerank, non_finite) == (-1.0, 1.0)
+    # A duplicated alert is not: the build fails on the test that names it.
+    client.command(f"INSERT INTO {network}.raw_alerts SELECT * FROM {network}.raw_alerts WHERE processing_date = {{d:Date}} LIMIT 1",
+                   parameters={"d": day})  # fmt: skip
+    ok, log = run_dbt("build", "--vars", build_vars)
     assert not ok
     assert "raw_alerts_one_row_per_alert_and_drop" in log
-    assert "raw_features_inputs_finite" in log
-    assert alerts.num_rows and features.num_rows
 
 
 def test_docs_generate_on_the_embedded_engine(ethereum) -> None:
@@ -166,3 +187,34 @@ def test_incremental_rebuild_recomputes_only_dates_whose_drops_changed(ethereum,
                 np.testing.assert_allclose(left, right, rtol=1e-9, atol=1e-12, err_msg=f"{model}.{name}")
             else:
                 assert (left == right).all(), f"{model}.{name}"
+
+
+NUMERIC_DDL_TYPE = ("UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64", "Decimal128(18)", "Bool")
+
+
+def test_address_family_carries_every_numeric_upstream_feature(client, ethereum) -> None:
+    ddl = (Path(__file__).resolve().parent.parent / "trainer" / "sql" / "raw_tables.sql").read_text()
+    body = ddl.split("CREATE TABLE IF NOT EXISTS raw_features (")[1].split(") ENGINE")[0]
+    declared = [line.strip().rstrip(",").split() for line in body.splitlines() if line.strip()]
+    numeric = {name for name, ddl_type in declared if ddl_type in NUMERIC_DDL_TYPE} - {"window_days"}
+    excluded = set(project_var("address_feature_exclude"))
+    address = {f.name for f in load_contract("alert_scorer", client, "ethereum").features if f.family == "address"}
+    assert len(numeric) > 80 and excluded < numeric
+    assert address == (numeric - excluded) | {"has_address_features", "address_non_finite_values"}
+
+
+def test_changing_the_exclusions_asks_for_a_full_refresh_and_then_follows(client, small_network: str) -> None:
+    network = small_network
+    changed = dbt_vars(network, *SMALL_WINDOW, min_per_class=1)[:-1] + ", address_feature_exclude: [community_id, pagerank]}"
+    ok, log = run_dbt("build", "--select", "int_address_features+", "--vars", changed)
+    assert not ok and "full_refresh" in log.replace("-", "_").lower(), log[-2000:]
+    ok, log = run_dbt("build", "--full-refresh", "--vars", changed)
+    assert ok, log[-2000:]
+    built = {
+        row[0]
+        for row in client.query(
+            "SELECT name FROM system.columns WHERE database = {n:String} AND table = 'training_alerts'", parameters={"n": network}
+        ).result_rows
+    }
+    assert not {"pagerank", "community_id"} & built
+    assert {"first_activity_timestamp", "last_activity_timestamp", "betweenness", "is_whale"} <= built

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import copy_feature_tables
 from trainer import __main__ as train_cli
 from trainer import ingest as ingest_cli
 from trainer import registry as registry_cli
@@ -128,7 +129,7 @@ def test_trainer_failures(ethereum, client, capsys, tmp_path: Path, case: str, a
 
 
 def test_one_class_labels(ethereum, client, capsys, tmp_path: Path) -> None:
-    client.command("CREATE DATABASE IF NOT EXISTS oneclass")
+    copy_feature_tables(client, "ethereum", "oneclass")
     client.command("DROP TABLE IF EXISTS oneclass.training_alerts")
     client.command("CREATE TABLE oneclass.training_alerts ENGINE = MergeTree ORDER BY tuple() AS "
                    "SELECT * REPLACE ('oneclass' AS network, toUInt8(0) AS label) FROM ethereum.training_alerts")  # fmt: skip

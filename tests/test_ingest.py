@@ -70,7 +70,7 @@ def _rewrite(path: Path, change) -> None:
             ),
             "NULL or empty key",
         ),  # fmt: skip
-        ("alerts.parquet", lambda t: t.slice(0, 0), "file has no rows"),
+        ("alerts.parquet", lambda t: t.slice(0, 0), "file has no rows; a drop without alerts"),
     ],
 )
 def test_bad_drop_fails_naming_file_and_loads_nothing_of_it(client, drops: Path, tmp_path: Path, file_name, change, message) -> None:
@@ -110,3 +110,31 @@ def test_unknown_network_or_layout_fails(client, drops: Path, tmp_path: Path) ->
     (source / NETWORK / "not-a-date").mkdir()
     with pytest.raises(PipelineError, match="drop folder name is not a date"):
         ingest(client, NETWORK, source)
+
+
+def test_empty_optional_files_and_undefined_upstream_values_load(client, drops: Path, tmp_path: Path) -> None:
+    """A day without labels, clusters, flows or features is normal; upstream leaves some statistics undefined (NaN),
+    some measures negative and primary_address empty. All of it loads; only a drop without alerts is refused."""
+    network = "ingestempty"
+    source = copy_drops(drops, tmp_path)
+    (source / NETWORK).rename(source / network)
+    day = sorted((source / network).glob("*/*"))[1]
+    for file_name in ("address_labels.parquet", "clusters.parquet", "money_flows.parquet", "features.parquet"):
+        _rewrite(day / file_name, lambda t: t.slice(0, 0))
+    other_day = sorted((source / network).glob("*/*"))[2]
+    _rewrite(other_day / "features.parquet", lambda t: t.set_column(
+        t.schema.get_field_index("amount_skewness"), "amount_skewness", pa.array([float("nan"), float("-inf")] + [-1.5] * (t.num_rows - 2))
+    ))  # fmt: skip
+    _rewrite(other_day / "clusters.parquet", lambda t: t.set_column(
+        t.schema.get_field_index("primary_address"), "primary_address", pa.array([""] * t.num_rows, pa.string())
+    ))  # fmt: skip
+    ingest(client, network, source)
+    assert raw_counts(client, network) == parquet_rows(source, network)
+    skewness = client.query(
+        f"SELECT countIf(isNaN(amount_skewness)), countIf(isInfinite(amount_skewness)), countIf(amount_skewness < 0) "
+        f"FROM {network}.raw_features"
+    ).result_rows[0]
+    assert skewness[0] == 1 and skewness[1] == 1 and skewness[2] > 1
+    _rewrite(other_day / "alerts.parquet", lambda t: t.slice(0, 0))
+    with pytest.raises(PipelineError, match="alerts.parquet: file has no rows; a drop without alerts means the detectors did not run"):
+        ingest(client, network, source)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import copy_feature_tables
 from trainer.contract import load_contract
 from trainer.errors import PipelineError
 from trainer.extract import extract, extract_rows, fingerprint, table_name, window_parameters
@@ -234,7 +235,7 @@ def test_table_changed_during_extraction_fails_and_writes_nothing(ethereum, clie
     """A rebuild that changes values (not row counts) while the trainer reads is caught by the fingerprint."""
     import trainer.pipeline as pipeline
 
-    client.command("CREATE DATABASE IF NOT EXISTS changing")
+    copy_feature_tables(client, "ethereum", "changing")
     client.command("DROP TABLE IF EXISTS changing.training_clusters")
     client.command("CREATE TABLE changing.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
                    "SELECT * REPLACE ('changing' AS network) FROM ethereum.training_clusters")  # fmt: skip

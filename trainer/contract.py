@@ -81,6 +81,13 @@ class FeatureContract:
             raise PipelineError(f"unknown feature families for {self.table}: {', '.join(unknown)} (known: {known})")
         return FeatureContract(self.table, tuple(f for f in self.features if f.family in families))
 
+    def without(self, names: tuple[str, ...]) -> FeatureContract:
+        """The same contract less some features (for ablations)."""
+        unknown = sorted(set(names) - set(self.names))
+        if unknown:
+            raise PipelineError(f"{self.table} has no features {', '.join(unknown)}")
+        return FeatureContract(self.table, tuple(f for f in self.features if f.name not in names))
+
     def to_json(self) -> list[dict[str, str]]:
         return [{"name": f.name, "family": f.family, "producer": f.producer} for f in self.features]
 
@@ -117,9 +124,7 @@ def _vocabulary_description(node: dict, column: str) -> str:
     return ""
 
 
-def load_contract(
-    model_type: str, client: Client, network: str, table: str | None = None, manifest: Path | None = None
-) -> FeatureContract:
+def load_contract(model_type: str, client: Client, network: str, table: str | None = None, manifest: Path | None = None) -> FeatureContract:
     """The feature contract of the model type's training table (or of `table`) as built in `network`."""
     if model_type not in TRAINING_TABLES:
         raise PipelineError(f"unknown model type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
@@ -140,6 +145,8 @@ def load_contract(
     def built_columns(model: str) -> set[str]:
         if model not in columns_of:
             columns_of[model] = set(_table_columns(client, network, model))
+            if not columns_of[model]:
+                raise PipelineError(f"table {network}.{model}, which {table} is built from, does not exist: run dbt build for network {network}")
         return columns_of[model]
 
     def producer(model: dict, column: str) -> dict:

@@ -41,6 +41,7 @@ class RawTable:
     unique_key: tuple[str, ...] = ()
     may_be_empty: bool = True  # a day without labels, clusters or flows is normal
     measures: tuple[str, ...] = ()  # upstream features: may be negative, NaN or infinite (counted and warned about)
+    decimal_measures: tuple[str, ...] = ()  # measures the raw table keeps as Decimal, which holds no NaN or infinity
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -51,20 +52,20 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a column with another na
 NUMERIC_TYPE = re.compile(r"^(Nullable\()?(U?Int(8|16|32|64|128|256)|Float(32|64)|Decimal.*|Bool)\)?$")
 
 
-def address_feature_columns(client: Client, network: str) -> tuple[str, ...]:
-    """The upstream address features the address family passes on: every numeric or boolean column of the
-    network's raw_features table but window_days, less var address_feature_exclude (the dbt macro
-    address_feature_columns applies the same rule)."""
+def address_feature_columns(client: Client, network: str) -> dict[str, str]:
+    """The upstream address features the address family passes on, with their ClickHouse types: every numeric or
+    boolean column of the network's raw_features table but window_days, less var address_feature_exclude (the dbt
+    macro address_feature_columns applies the same rule)."""
     excluded = {str(name) for name in (project_var("address_feature_exclude") or [])}  # type: ignore[union-attr]
     result = client.query(
         "SELECT name, type FROM system.columns WHERE database = {database:String} AND table = 'raw_features' ORDER BY position",
         parameters={"database": network},
     )
-    return tuple(
-        name
+    return {
+        name: column_type
         for name, column_type in result.result_rows
         if name != "window_days" and NUMERIC_TYPE.match(column_type) and IDENTIFIER.match(name) and name not in excluded
-    )
+    }
 
 
 RAW_TABLES = (
@@ -168,6 +169,11 @@ def _file_columns(client: Client, path: Path) -> set[str]:
     return {row[0] for row in described.result_rows}
 
 
+def _count_non_finite(columns: tuple[str, ...]) -> str:
+    """SQL counting the NaN or infinite values of `columns` (identifiers of the raw schema, quoted)."""
+    return " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in columns) or "0"
+
+
 def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, set[str]]:
     """Check one file of a drop inside ClickHouse; returns its row count and columns, or raises naming the problem."""
     path = drop.file(table)
@@ -188,7 +194,9 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
         "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
         "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers) or "0",
         "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers) or "0",
-        "non_finite_measures": " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in table.measures) or "0",
+        "non_finite_measures": " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(c)})))" for c in table.measures) or "0",
+        "non_finite_decimals": " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(c)})))" for c in table.decimal_measures)
+        or "0",
     }
     if table.unique_key:
         key = ", ".join(table.unique_key)
@@ -218,6 +226,7 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
         "empty_keys": f"rows with a NULL or empty key ({', '.join(table.keys)})",
         "non_finite_numbers": f"rows with a NULL, NaN or infinite number in ({', '.join(table.numbers)})",
         "negative_numbers": f"rows with a negative amount or count in ({', '.join(table.numbers)})",
+        "non_finite_decimals": f"NaN or infinite values in Decimal columns of the raw schema ({', '.join(table.decimal_measures)})",
         "duplicate_keys": f"duplicated rows for key ({', '.join(table.unique_key)})",
     }
     for name, problem in problems.items():
@@ -245,7 +254,11 @@ def stage_tables(client: Client, network: str) -> Iterator[None]:
 def raw_tables(client: Client, network: str) -> tuple[RawTable, ...]:
     """RAW_TABLES with the network's upstream address features as the measures of raw_features."""
     features = address_feature_columns(client, network)
-    return tuple(dataclasses.replace(table, measures=features) if table.name == "raw_features" else table for table in RAW_TABLES)
+    decimals = tuple(name for name, column_type in features.items() if column_type.startswith("Decimal"))
+    return tuple(
+        dataclasses.replace(table, measures=tuple(features), decimal_measures=decimals) if table.name == "raw_features" else table
+        for table in RAW_TABLES
+    )
 
 
 def load_drop(client: Client, drop: Drop, tables: tuple[RawTable, ...]) -> dict[str, int]:
@@ -271,11 +284,19 @@ def load_drop(client: Client, drop: Drop, tables: tuple[RawTable, ...]) -> dict[
         for table in tables:
             stage = quote_identifier(STAGE_PREFIX + table.name)
             target = quote_identifier(table.name)
-            client.command(
-                f"ALTER TABLE {database}.{target} REPLACE PARTITION ({{processing_date:Date}}, {{window_days:UInt16}}) "
-                f"FROM {database}.{stage}",
-                parameters=partition,
-            )
+            # An empty file empties the drop's partition. ClickHouse refuses REPLACE PARTITION from an empty source
+            # (older servers silently dropped the target partition instead): drop it explicitly.
+            if row_counts[table.name] == 0:
+                client.command(
+                    f"ALTER TABLE {database}.{target} DROP PARTITION ({{processing_date:Date}}, {{window_days:UInt16}})",
+                    parameters=partition,
+                )
+            else:
+                client.command(
+                    f"ALTER TABLE {database}.{target} REPLACE PARTITION ({{processing_date:Date}}, {{window_days:UInt16}}) "
+                    f"FROM {database}.{stage}",
+                    parameters=partition,
+                )
         _mark_drop(client, drop, complete=True, row_counts=row_counts)
     except ClickHouseError as error:
         raise PipelineError(f"{drop.directory}: load failed: {str(error).splitlines()[0][:200]}") from None

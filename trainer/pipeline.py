@@ -53,6 +53,7 @@ class TrainRequest:
     min_per_class: int = 20
     seed: int = 42
     families: tuple[str, ...] = ()  # empty: every family of the contract
+    excluded_features: tuple[str, ...] = ()  # features of the contract left out (ablations)
 
 
 def peak_rss_mb() -> float:
@@ -93,7 +94,7 @@ def _config_key(request: TrainRequest, network: str, start: date, end: date, fin
         "model_type": request.model_type, "network": network, "start": str(start), "end": str(end),
         "data": fingerprint, "contract": contract.fingerprint(), "tune": request.tune_trials,
         "test_fraction": request.test_fraction, "families": sorted(request.families),
-        "min_per_class": request.min_per_class, "seed": request.seed,
+        "excluded_features": sorted(request.excluded_features), "min_per_class": request.min_per_class, "seed": request.seed,
         "params": modeling.base_params(request.model_type, request.seed), "version": __version__,
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -126,6 +127,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     contract = load_contract(request.model_type, client, network)
     if request.families:
         contract = contract.restricted_to(request.families)
+    if request.excluded_features:
+        contract = contract.without(request.excluded_features)
     check_table(client, network, contract)
     held = table_window(client, network, contract.table)
     if held is None:

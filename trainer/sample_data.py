@@ -21,6 +21,13 @@ data predicts the label: the leakage test relies on that. Addresses do recur acr
 drops (alert popularity is skewed), so a model can still memorise an address's label;
 a leakage check must keep training and test addresses apart, as the out-of-time split does.
 
+Every other day is written in upstream's own style (typologies in upper case, clusters without
+``primary_address``, cluster alert times in milliseconds), so the pipeline always reads both. What the generator
+still assumes, and real drops need not hold: its vocabularies are the lists in this module (upstream's are open,
+see the dbt vars), every drop holds every file with rows, labels are lower case, upstream features are finite and
+non-negative, and one drop window (``--window-days``) per run. The contract fuzzing suite
+(tests/test_contract_fuzzing.py) writes drops without any of these assumptions.
+
 Everything is vectorised with numpy and pyarrow; there is no per-alert Python loop.
 Each drop gets its own random stream derived from ``(seed, network, drop index)``,
 so output is identical for identical arguments.
@@ -209,6 +216,7 @@ def _vocab(values) -> pa.Array:
 
 
 _V_TYPOLOGY = _vocab(TYPOLOGIES)
+_V_TYPOLOGY_UPPER = _vocab(t.upper() for t in TYPOLOGIES)
 _V_PATTERN_TYPE = _vocab(_PATTERN_TYPES)
 _V_PATTERN_ID = _vocab(f"pat_{t}_{k + 1:02d}" for t in TYPOLOGIES for k in range(_PATTERN_VARIANTS))
 _V_SEVERITY = _vocab(SEVERITIES)
@@ -389,7 +397,14 @@ class _Labels:
 
 
 def _make_labels(
-    rng: np.random.Generator, univ: _Universe, network: str, window_days: int, start: dt.date, n_days: int, random_labels: bool
+    rng: np.random.Generator,
+    univ: _Universe,
+    network: str,
+    window_days: int,
+    start: dt.date,
+    n_days: int,
+    random_labels: bool,
+    label_delay_days: int = 0,
 ) -> _Labels:
     n = univ.n
     labelled_idx = np.flatnonzero(rng.random(n) < LABELLED_SHARE)
@@ -429,6 +444,12 @@ def _make_labels(
     row_day = np.concatenate([day, r_day])
     row_conf = np.concatenate([confidence, r_conf])
     row_source = np.concatenate([source, r_source])
+    if label_delay_days:
+        # Investigations close after the alerts that opened them: every label found during the window (not the
+        # history known on the first day) is published label_delay_days later; those due after the window are not.
+        row_day = np.where(row_day > 0, row_day + label_delay_days, row_day)
+        published = row_day < n_days
+        rows, row_day, row_conf, row_source = rows[published], row_day[published], row_conf[published], row_source[published]
     order = np.argsort(row_day, kind="stable")
     rows, row_day, row_conf, row_source = rows[order], row_day[order], row_conf[order], row_source[order]
     total = len(rows)
@@ -476,6 +497,12 @@ class _DropContext:
         return (self.date - EPOCH).days
 
     @property
+    def upstream_style(self) -> bool:
+        """Every other day is written the way upstream's own producer writes it: typologies in upper case, clusters
+        without primary_address and with their alert times in milliseconds. The pipeline must read both styles."""
+        return self.day_index % 2 == 1
+
+    @property
     def day_ts(self) -> int:
         return self.day_index * SECONDS_PER_DAY
 
@@ -519,7 +546,7 @@ def _alerts(rng: np.random.Generator, ctx: _DropContext, univ: _Universe) -> tup
             "processing_date": np.int32(ctx.day_index),
             "alert_id": alert_ids,
             "address": addresses,
-            "typology_type": _pick(_V_TYPOLOGY, typology),
+            "typology_type": _pick(_V_TYPOLOGY_UPPER if ctx.upstream_style else _V_TYPOLOGY, typology),
             "pattern_id": patterns,
             "pattern_type": _pick(_V_PATTERN_TYPE, typology),
             "severity": _pick(_V_SEVERITY, severity),
@@ -853,6 +880,10 @@ def _clusters(rng: np.random.Generator, ctx: _DropContext, univ: _Universe, part
 
     latest = reduce(np.maximum, created[members])
     day_end = ctx.day_ts + SECONDS_PER_DAY - 1
+    primary_address = univ.addresses.take(pa.array(addr[primary]))
+    time_unit = 1
+    if ctx.upstream_style:
+        primary_address, time_unit = pa.array([""] * m, pa.string()), 1000
     return _table(
         CLUSTERS_SCHEMA,
         {
@@ -860,7 +891,7 @@ def _clusters(rng: np.random.Generator, ctx: _DropContext, univ: _Universe, part
             "processing_date": np.int32(ctx.day_index),
             "cluster_id": _numbered_ids(f"{ctx.network}-{ctx.date.isoformat()}-c", np.arange(m), max(6, len(str(max(m - 1, 0))))),
             "cluster_type": _pick(_V_CLUSTER_TYPE, cluster_type),
-            "primary_address": univ.addresses.take(pa.array(addr[primary])),
+            "primary_address": primary_address,
             "pattern_id": parts["patterns"].take(pa.array(primary)),
             "primary_alert_id": parts["alert_ids"].take(pa.array(primary)),
             "related_alert_ids": _var_lists(counts, parts["alert_ids"].take(pa.array(members))),
@@ -869,8 +900,8 @@ def _clusters(rng: np.random.Generator, ctx: _DropContext, univ: _Universe, part
             "total_volume_usd": _usd(reduce(np.add, volume[members])),
             "severity_max": _pick(_V_SEVERITY, reduce(np.maximum, severity[members])),
             "confidence_avg": (reduce(np.add, parts["confidence"][members].astype(np.float64)) / np.maximum(counts, 1)).astype(np.float32),
-            "earliest_alert_timestamp": reduce(np.minimum, created[members]).astype(np.uint64),
-            "latest_alert_timestamp": latest.astype(np.uint64),
+            "earliest_alert_timestamp": reduce(np.minimum, created[members]).astype(np.uint64) * time_unit,
+            "latest_alert_timestamp": latest.astype(np.uint64) * time_unit,
             "created_at": np.minimum(latest + rng.integers(0, 600, m), day_end).astype(np.int64),
         },
         m,
@@ -911,7 +942,7 @@ def _write_drop(drop_dir: pathlib.Path, tables: dict[str, pa.Table]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _validate(network: str, start: dt.date, end: dt.date, alerts_per_day: int, window_days: int, seed: int) -> None:
+def _validate(network: str, start: dt.date, end: dt.date, alerts_per_day: int, window_days: int, seed: int, label_delay_days: int) -> None:
     if not isinstance(network, str) or not NETWORK_PATTERN.match(network):
         raise SampleDataError(
             f"network {network!r} must match {NETWORK_PATTERN.pattern} (lowercase letter, then up to 63 "
@@ -925,6 +956,8 @@ def _validate(network: str, start: dt.date, end: dt.date, alerts_per_day: int, w
         raise SampleDataError(f"window_days must be between 1 and 65535, got {window_days}.")
     if int(seed) < 0:
         raise SampleDataError(f"seed must be a non-negative integer, got {seed}.")
+    if int(label_delay_days) < 0:
+        raise SampleDataError(f"label_delay_days must be a non-negative integer, got {label_delay_days}.")
 
 
 def generate_drops(
@@ -936,6 +969,7 @@ def generate_drops(
     alerts_per_day: int = 150,
     window_days: int = 7,
     random_labels: bool = False,
+    label_delay_days: int = 0,
 ) -> dict:
     """Write one sample raw drop per processing date in [start, end] and return a summary.
 
@@ -947,7 +981,7 @@ def generate_drops(
     Raises SampleDataError (a ValueError and a PipelineError) with a one-sentence message
     when the network name, the date range, alerts_per_day, window_days or seed is invalid.
     """
-    _validate(network, start, end, alerts_per_day, window_days, seed)
+    _validate(network, start, end, alerts_per_day, window_days, seed, label_delay_days)
     alerts_per_day, window_days, seed = int(alerts_per_day), int(window_days), int(seed)
     out_dir = pathlib.Path(out_dir)
     began = time.perf_counter()
@@ -958,7 +992,7 @@ def generate_drops(
     root = np.random.SeedSequence([seed, zlib.crc32(network.encode()), window_days])
     universe_seq, label_seq, drops_seq = root.spawn(3)
     univ = _make_universe(np.random.default_rng(universe_seq), n_addresses)
-    labels = _make_labels(np.random.default_rng(label_seq), univ, network, window_days, start, n_days, random_labels)
+    labels = _make_labels(np.random.default_rng(label_seq), univ, network, window_days, start, n_days, random_labels, label_delay_days)
     drop_seqs = drops_seq.spawn(n_days)
 
     rows = dict.fromkeys(("alerts", "features", "clusters", "money_flows", "address_labels"), 0)
@@ -1016,6 +1050,7 @@ def generate_drops(
         "positive_label_share": round(float(labels.positive.sum()) / max(n_labelled, 1), 4),
         "alert_positive_label_share": round(alerts_positive / max(alerts_labelled, 1), 4),
         "random_labels": bool(random_labels),
+        "label_delay_days": int(label_delay_days),
         "out_dir": str(out_dir),
         "seconds": round(time.perf_counter() - began, 2),
     }
@@ -1057,6 +1092,12 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="draw label risk levels independently of the hidden risk (leakage checks)",
     )
+    parser.add_argument(
+        "--label-delay-days",
+        type=int,
+        default=0,
+        help="publish each label found during the window this many days later, as closed investigations are (default 0)",
+    )
     return parser
 
 
@@ -1071,6 +1112,7 @@ def main(argv: list[str] | None = None) -> None:
         alerts_per_day=args.alerts_per_day,
         window_days=args.window_days,
         random_labels=args.random_labels,
+        label_delay_days=args.label_delay_days,
     )
 
 

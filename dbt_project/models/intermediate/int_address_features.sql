@@ -48,7 +48,7 @@ final as (
         alert_id,
         toFloat64(has_record) as has_address_features,
         toFloat64(has_record * (0
-            {%- for column in address_columns %} + not isFinite(upstream_{{ column }}){% endfor %})) as address_non_finite_values,
+            {%- for column in address_columns %} + toUInt8(not isFinite(upstream_{{ column }})){% endfor %})) as address_non_finite_values,
         {% for column in address_columns -%}
         if(has_record and isFinite(upstream_{{ column }}), upstream_{{ column }}, -1.0) as {{ column }},
         {% endfor -%}

@@ -3,6 +3,7 @@
   upstream address features. Fails with one row giving the measured rate, and prints it.
 -#}
 {% test min_coverage(model, column_name, threshold) %}
+{%- set threshold = threshold | float -%}
 {%- if execute -%}
     {%- set measured = run_query("select countIf(" ~ column_name ~ " = 1) / greatest(count(), 1), count() from " ~ model) -%}
     {%- set rate = measured.rows[0][0] -%}
