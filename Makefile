@@ -22,7 +22,7 @@ profiles.yml:
 	cp profiles.yml.example profiles.yml
 
 demo: install profiles.yml
-	$(BIN)/python -m trainer.sample_data --network $(NETWORK) --start $(START) --end $(END) --out $(DROPS)
+	$(BIN)/python -m trainer.sample_data --network $(NETWORK) --start $(START) --end $(END) --out $(DROPS) --label-delay-days 7
 	$(BIN)/python -m trainer.ingest --network $(NETWORK) --source $(DROPS)
 	$(BIN)/dbt build --vars '{network: $(NETWORK), start: $(START), end: $(END)}'
 	$(BIN)/python -m trainer --model-type alert_scorer --network $(NETWORK)

@@ -104,6 +104,7 @@ def build_network(
     seed: int = 7,
     start: date = START,
     end: date = END,
+    label_delay_days: int = 0,
     **build_vars: object,
 ) -> BuiltNetwork:
     from trainer.connection import connect
@@ -111,7 +112,9 @@ def build_network(
     from trainer.sample_data import generate_drops
 
     drops = test_root / f"drops_{network}"
-    generate_drops(network, start, end, drops, seed=seed, alerts_per_day=alerts_per_day, random_labels=random_labels)
+    generate_drops(
+        network, start, end, drops, seed=seed, alerts_per_day=alerts_per_day, random_labels=random_labels, label_delay_days=label_delay_days
+    )
     ingest(connect(), network, drops)
     ok, log = run_dbt("build", "--vars", dbt_vars(network, start, end, **build_vars))
     assert ok, log[-3000:]

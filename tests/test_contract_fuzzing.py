@@ -54,6 +54,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # The completeness gates: data tests whose failure names a data problem of the window (too few rows or classes,
 # too little feature coverage). Any other failing node is a finding.
 DATA_GATES = {
+    "int_alert_labels_has_mature_labels",
+    "int_cluster_labels_has_mature_labels",
     "training_alerts_has_rows_in_window",
     "training_clusters_has_rows_in_window",
     "training_alerts_both_label_classes_present",
@@ -103,6 +105,7 @@ class FuzzWindow:
     window_days: int
     days: list[dict[str, list[dict[str, Any]]]] = field(default_factory=list)
     coverage_gate: float = 0.0
+    label_horizon_days: int = 0
 
     @property
     def end(self) -> date:
@@ -111,7 +114,10 @@ class FuzzWindow:
     def __repr__(self) -> str:
         """Short enough to read in a failure report; the drops themselves stay on disk under fuzz_drops/<network>."""
         rows = {name.split(".")[0]: sum(len(day[name]) for day in self.days) for name in self.days[0]} if self.days else {}
-        return f"FuzzWindow({self.network}, {self.start}..{self.end}, {self.window_days}d, coverage {self.coverage_gate}, rows {rows})"
+        return (
+            f"FuzzWindow({self.network}, {self.start}..{self.end}, {self.window_days}d, coverage {self.coverage_gate}, "
+            f"horizon {self.label_horizon_days}, rows {rows})"
+        )
 
 
 @st.composite
@@ -119,7 +125,13 @@ def fuzz_windows(draw: st.DrawFn) -> FuzzWindow:
     network = f"fuzz_{next(_networks)}"
     start = draw(st.sampled_from(SPECIAL_STARTS) | st.dates(date(2000, 1, 1), date(2140, 12, 31)))
     window_days = draw(st.sampled_from([1, 7, 30, 195]) | st.integers(1, 400))
-    window = FuzzWindow(network, start, window_days, coverage_gate=draw(st.sampled_from([0.0, 0.95])))
+    window = FuzzWindow(
+        network,
+        start,
+        window_days,
+        coverage_gate=draw(st.sampled_from([0.0, 0.95])),
+        label_horizon_days=draw(st.sampled_from([0, 0, 1, 2, 14])),
+    )
     # Half the windows are sized to clear the completeness gates, so that training and scoring run too; the others
     # are as small and skewed as Hypothesis likes.
     sized = draw(st.booleans())
@@ -255,7 +267,7 @@ def one_line(error: PipelineError) -> str:
 
 @given(window=fuzz_windows())
 def test_any_valid_drop_builds_trains_and_scores_or_fails_in_one_named_line(client, test_root: Path, window: FuzzWindow) -> None:
-    note(f"network {window.network}: {window.start}..{window.end}, {window.window_days}d drops, coverage gate {window.coverage_gate}")
+    note(repr(window))
     drops = write_drops(window, test_root / "fuzz_drops" / window.network)
     try:
         ingest(client, window.network, drops)
@@ -265,7 +277,7 @@ def test_any_valid_drop_builds_trains_and_scores_or_fails_in_one_named_line(clie
 
     build_vars = dbt_vars(
         window.network, window.start, window.end, window_days=window.window_days, min_per_class=1,
-        min_address_feature_coverage=window.coverage_gate,
+        label_horizon_days=window.label_horizon_days, min_address_feature_coverage=window.coverage_gate,
     )  # fmt: skip
     ok, nodes, log = run_dbt_nodes("build", "--vars", build_vars)
     failed = [(kind, name, status) for kind, name, status in nodes if status in ("error", "fail", "runtime error")]

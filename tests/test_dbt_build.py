@@ -16,12 +16,13 @@ from trainer.contract import load_contract
 from trainer.ingest import ingest
 
 SMALL_WINDOW = (date(2023, 5, 1), date(2023, 5, 3))
+SMALL_VARS = {"min_per_class": 1, "label_horizon_days": 0}  # three days: labels known when the alert fired
 
 
 @pytest.fixture(scope="module")
 def small_network(client, test_root: Path) -> str:
     """Three days of 2023 in a network of their own, for builds that leave it in another state than they found it."""
-    build_network(test_root, "smallnet", alerts_per_day=60, seed=13, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], min_per_class=1)
+    build_network(test_root, "smallnet", alerts_per_day=60, seed=13, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], **SMALL_VARS)
     return "smallnet"
 
 
@@ -29,7 +30,7 @@ def test_training_tables_hold_one_row_per_labelled_alert_and_cluster(client, eth
     alerts_in_window = client.command(
         "SELECT count() FROM ethereum.raw_alerts WHERE processing_date BETWEEN {s:Date} AND {e:Date}", parameters={"s": START, "e": END}
     )
-    labelled = client.command("SELECT count() FROM ethereum.int_alert_labels")
+    labelled = client.command("SELECT count() FROM ethereum.int_alert_labels WHERE label_is_mature = 1")
     training = client.command("SELECT count() FROM ethereum.training_alerts")
     assert 0 < training == labelled < alerts_in_window
     assert client.command("SELECT count() - uniqExact(processing_date, alert_id) FROM ethereum.training_alerts") == 0
@@ -78,9 +79,9 @@ def test_bad_vars_stop_the_build_with_one_clear_line(ethereum) -> None:
 
 def test_undefined_upstream_feature_warns_and_duplicated_alert_fails_a_named_test(client, ethereum, test_root: Path) -> None:
     network = "gatecheck"
-    built = build_network(test_root, network, alerts_per_day=60, seed=11, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], min_per_class=1)
+    built = build_network(test_root, network, alerts_per_day=60, seed=11, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], **SMALL_VARS)
     day = sorted((built.drops / network).glob("*/*"))[1].parent.name
-    build_vars = dbt_vars(network, *SMALL_WINDOW, min_per_class=1)
+    build_vars = dbt_vars(network, *SMALL_WINDOW, **SMALL_VARS)
     address, alert_id = client.query(
         f"SELECT address, alert_id FROM {network}.raw_alerts WHERE processing_date = {{d:Date}} AND address IN "
         f"(SELECT address FROM {network}.raw_features WHERE processing_date = {{d:Date}}) ORDER BY alert_id LIMIT 1",
@@ -205,7 +206,7 @@ def test_address_family_carries_every_numeric_upstream_feature(client, ethereum)
 
 def test_changing_the_exclusions_asks_for_a_full_refresh_and_then_follows(client, small_network: str) -> None:
     network = small_network
-    changed = dbt_vars(network, *SMALL_WINDOW, min_per_class=1)[:-1] + ", address_feature_exclude: [community_id, pagerank]}"
+    changed = dbt_vars(network, *SMALL_WINDOW, **SMALL_VARS)[:-1] + ", address_feature_exclude: [community_id, pagerank]}"
     ok, log = run_dbt("build", "--select", "int_address_features+", "--vars", changed)
     assert not ok and "full_refresh" in log.replace("-", "_").lower(), log[-2000:]
     ok, log = run_dbt("build", "--full-refresh", "--vars", changed)

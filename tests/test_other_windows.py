@@ -6,7 +6,7 @@ end, in a network of its own. None shares a date with the project's default wind
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,8 +24,9 @@ UPPER_CASE_TYPOLOGY = "SMURFING_NETWORK"  # upstream writes typologies in upper 
 UNKNOWN_ADDRESS_TYPE = "dex"
 UNKNOWN_CLUSTER_TYPE = "behavioural_similarity"
 WINDOWS = [
-    pytest.param("threedays", date(2025, 6, 10), date(2025, 6, 12), 7, id="three days in 2025"),
-    pytest.param("yearend", date(2025, 12, 27), date(2026, 1, 4), 30, id="nine days across a year end, 30-day drops"),
+    # A window shorter than the default 14-day label horizon has no mature label: it trains on labels known at once.
+    pytest.param("threedays", date(2025, 6, 10), date(2025, 6, 12), 7, 0, id="three days in 2025, horizon 0"),
+    pytest.param("yearend", date(2025, 12, 16), date(2026, 1, 14), 30, 3, id="30 days across a year end, 30-day drops, horizon 3"),
 ]
 
 
@@ -51,16 +52,16 @@ def _inject_unknown_vocabulary(drops: Path) -> int:
     return changed
 
 
-@pytest.mark.parametrize(("network", "start", "end", "window_days"), WINDOWS)
+@pytest.mark.parametrize(("network", "start", "end", "window_days", "horizon"), WINDOWS)
 def test_window_builds_trains_and_scores_end_to_end(
-    client, test_root: Path, network: str, start: date, end: date, window_days: int
+    client, test_root: Path, network: str, start: date, end: date, window_days: int, horizon: int
 ) -> None:
     drops = test_root / f"drops_{network}"
-    generate_drops(network, start, end, drops, seed=5, alerts_per_day=400, window_days=window_days)
+    generate_drops(network, start, end, drops, seed=5, alerts_per_day=400 if horizon == 0 else 150, window_days=window_days)
     changed = _inject_unknown_vocabulary(drops)
     ingest(client, network, drops)
 
-    ok, log = run_dbt("build", "--vars", dbt_vars(network, start, end, window_days=window_days))
+    ok, log = run_dbt("build", "--vars", dbt_vars(network, start, end, window_days=window_days, label_horizon_days=horizon))
     assert ok, log[-3000:]
     # Unknown values build, are counted in the warnings and land in the other columns; known ones in any case too.
     assert "WARN=3" in log
@@ -81,7 +82,8 @@ def test_window_builds_trains_and_scores_end_to_end(
     ):
         outcome = train_model(TrainRequest(model_type=model_type, network=network, output_dir=output_dir, min_per_class=10), client=client)
         period = outcome.metadata["training_period"]
-        assert (period["start"], period["end"]) == (str(start), str(end))
+        assert (period["start"], period["label_horizon_days"]) == (str(start), horizon)
+        assert period["end"] == period["labels_mature_through"] == str(end - timedelta(days=horizon))
         scored = score_date(model_type, end, network=network, model_id=outcome.model_id, output_dir=output_dir, client=client)
         expected = client.command(f"SELECT count() FROM {network}.{table} WHERE processing_date = {{d:Date}}", parameters={"d": end})
         assert scored.rows == expected > 0

@@ -146,7 +146,9 @@ def load_contract(model_type: str, client: Client, network: str, table: str | No
         if model not in columns_of:
             columns_of[model] = set(_table_columns(client, network, model))
             if not columns_of[model]:
-                raise PipelineError(f"table {network}.{model}, which {table} is built from, does not exist: run dbt build for network {network}")
+                raise PipelineError(
+                    f"table {network}.{model}, which {table} is built from, does not exist: run dbt build for network {network}"
+                )
         return columns_of[model]
 
     def producer(model: dict, column: str) -> dict:

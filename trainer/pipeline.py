@@ -26,6 +26,7 @@ from trainer.contract import MODEL_TYPES, FeatureContract, load_contract
 from trainer.errors import PipelineError
 from trainer.evaluate import auc_or_half, best_f1_threshold, binary_metrics, ranking_metrics
 from trainer.extract import check_table, extract_rows, fingerprint, table_name, table_window, window_parameters
+from trainer.labels import label_maturity
 from trainer.report import gain_by_family, render_report
 from trainer.split import check_classes, group_sizes, plan_holdout
 from trainer.storage import (
@@ -147,6 +148,12 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
             request.min_per_class,
             f"{network}.{contract.table}",
         )
+    maturity = label_maturity(client, network, contract.table, start)
+    log.bind(
+        label_horizon_days=maturity.horizon_days,
+        labels_mature_through=str(maturity.mature_through),
+        immature_rows_left_out=maturity.immature_rows,
+    ).info("labels are outcomes within the horizon; rows whose horizon is still open are left out")
     check_classes(holdout.train, request.min_per_class, f"the training part (before {holdout.test_start})")
     check_classes(holdout.test, 1, f"the test part (from {holdout.test_start})")
     log.bind(
@@ -217,12 +224,14 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
                 "end": str(end),
                 "test_start": str(holdout.test_start),
                 "test_fraction": request.test_fraction,
+                **{key: value for key, value in maturity.to_json().items() if key != "immature_label_rows_left_out"},
             },
             "data_stats": {
                 "rows": holdout.window.rows,
                 "train_rows": holdout.train.rows,
                 "test_rows": holdout.test.rows,
                 "train_rows_dropped_for_shared_entities": holdout.train_rows_dropped_for_shared_entities,
+                "immature_label_rows_left_out": maturity.immature_rows,
                 "positives": holdout.window.positives,
                 "train_positive_rate": train_positive_rate,
                 "test_positive_rate": float(test.label.mean()),

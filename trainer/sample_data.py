@@ -390,10 +390,30 @@ def _draw(rng: np.random.Generator, cdf: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Labels:
-    table: pa.Table  # all label rows, sorted by drop index (processing_date)
+    table: pa.Table  # all label rows, sorted by drop index (processing_date) of their discovery
     day_bounds: np.ndarray  # row offsets per drop index, len n_days + 1
     labelled: np.ndarray  # per address
     positive: np.ndarray  # per address, final risk level in POSITIVE_RISK_LEVELS
+    row_address: np.ndarray  # per row: the address (universe index)
+    row_day: np.ndarray  # per row: the drop index of its discovery (0: history known on the first day)
+    row_relabel: np.ndarray  # per row: a later re-label of an address labelled before
+
+    def published(self, day: int, date: dt.date, first_alert_day: np.ndarray, delay: int) -> pa.Table:
+        """The label rows of one drop. Without a delay: those discovered that day. With one, investigations close
+        after the alerts that opened them: a label found during the window is published `delay` days after its
+        address's first alert (never, for an address without alerts), a re-label `delay` days after its discovery;
+        the history known on the first day is there from the start."""
+        if not delay:
+            return self.table.slice(int(self.day_bounds[day]), int(self.day_bounds[day + 1] - self.day_bounds[day]))
+        first_alert = first_alert_day[self.row_address]
+        due = np.where(
+            self.row_day == 0,
+            0,
+            np.where(self.row_relabel, self.row_day + delay, np.where(first_alert >= 0, first_alert + delay, -1)),
+        )
+        rows = self.table.take(pa.array(np.flatnonzero(due == day)))
+        dates = pa.array([date] * rows.num_rows, pa.date32())
+        return rows.set_column(rows.schema.get_field_index("processing_date"), "processing_date", dates)
 
 
 def _make_labels(
@@ -404,7 +424,6 @@ def _make_labels(
     start: dt.date,
     n_days: int,
     random_labels: bool,
-    label_delay_days: int = 0,
 ) -> _Labels:
     n = univ.n
     labelled_idx = np.flatnonzero(rng.random(n) < LABELLED_SHARE)
@@ -444,12 +463,6 @@ def _make_labels(
     row_day = np.concatenate([day, r_day])
     row_conf = np.concatenate([confidence, r_conf])
     row_source = np.concatenate([source, r_source])
-    if label_delay_days:
-        # Investigations close after the alerts that opened them: every label found during the window (not the
-        # history known on the first day) is published label_delay_days later; those due after the window are not.
-        row_day = np.where(row_day > 0, row_day + label_delay_days, row_day)
-        published = row_day < n_days
-        rows, row_day, row_conf, row_source = rows[published], row_day[published], row_conf[published], row_source[published]
     order = np.argsort(row_day, kind="stable")
     rows, row_day, row_conf, row_source = rows[order], row_day[order], row_conf[order], row_source[order]
     total = len(rows)
@@ -477,7 +490,7 @@ def _make_labels(
     labelled[labelled_idx] = True
     pos = np.zeros(n, dtype=bool)
     pos[labelled_idx] = level >= 2
-    return _Labels(table, day_bounds, labelled, pos)
+    return _Labels(table, day_bounds, labelled, pos, labelled_idx[rows], row_day, rows >= m)
 
 
 # --------------------------------------------------------------------------------------
@@ -992,7 +1005,8 @@ def generate_drops(
     root = np.random.SeedSequence([seed, zlib.crc32(network.encode()), window_days])
     universe_seq, label_seq, drops_seq = root.spawn(3)
     univ = _make_universe(np.random.default_rng(universe_seq), n_addresses)
-    labels = _make_labels(np.random.default_rng(label_seq), univ, network, window_days, start, n_days, random_labels, label_delay_days)
+    labels = _make_labels(np.random.default_rng(label_seq), univ, network, window_days, start, n_days, random_labels)
+    first_alert_day = np.full(univ.n, -1, dtype=np.int64)
     drop_seqs = drops_seq.spawn(n_days)
 
     rows = dict.fromkeys(("alerts", "features", "clusters", "money_flows", "address_labels"), 0)
@@ -1014,12 +1028,13 @@ def generate_drops(
             ctx = _DropContext(network, window_days, date, alerts_per_day)
             rng = np.random.default_rng(drop_seqs[i])
             alerts, parts = _alerts(rng, ctx, univ)
+            first_alert_day[parts["addr"][first_alert_day[parts["addr"]] < 0]] = i
             tables = {
                 "alerts": alerts,
                 "features": _features(rng, ctx, univ, parts["addr"]),
                 "clusters": _clusters(rng, ctx, univ, parts),
                 "money_flows": _money_flows(rng, ctx, univ, parts["addr"]),
-                "address_labels": labels.table.slice(int(labels.day_bounds[i]), int(labels.day_bounds[i + 1] - labels.day_bounds[i])),
+                "address_labels": labels.published(i, date, first_alert_day, label_delay_days),
             }
             for name, table in tables.items():
                 rows[name] += table.num_rows

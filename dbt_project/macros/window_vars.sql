@@ -59,5 +59,6 @@
     {%- do validated_network() -%}
     {%- do window_start() -%}
     {%- do window_days() -%}
+    {%- do label_horizon_days() -%}
     select 1
 {%- endmacro %}

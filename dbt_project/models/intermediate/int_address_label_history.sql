@@ -2,7 +2,8 @@
 
 with labels as (
     select * from {{ ref('stg_address_labels') }}
-    where labelled_on <= {{ window_end() }}
+    -- Labels up to the last label cutoff of the window (var label_horizon_days past its end).
+    where labelled_on <= {{ window_end() }} + {{ label_horizon_days() }}
 ),
 
 daily as (

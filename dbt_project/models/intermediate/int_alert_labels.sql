@@ -1,7 +1,10 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
 
+{#- The label is an outcome: the address's latest risk level known at or before processing_date + horizon
+    (var label_horizon_days). Features never see it; only label, label_weight and relevance_grade carry it. -#}
+
 with alerts as (
-    select processing_date, alert_id, address
+    select processing_date, alert_id, address, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
 ),
@@ -10,23 +13,30 @@ label_history as (
     select * from {{ ref('int_address_label_history') }}
 ),
 
+newest_drop as (
+    select max(processing_date) as newest_drop_date
+    from {{ ref('stg_ingested_drops') }}
+),
+
 labelled_alerts as (
-    -- The address's latest label known at or before the alert's processing date. Alerts on addresses with
-    -- no label yet drop out here: they are not training rows.
+    -- The address's latest label known at or before the alert's label cutoff. Alerts on addresses with no label
+    -- by then drop out here: they are not training rows.
     select
         alerts.processing_date as processing_date,
         alerts.alert_id as alert_id,
         alerts.address as address,
+        alerts.label_cutoff as label_cutoff,
         label_history.labelled_on as labelled_on,
         label_history.risk_level as risk_level,
         label_history.label_confidence as label_confidence
     from alerts
     asof inner join label_history
         on alerts.address = label_history.address
-        and alerts.processing_date >= label_history.labelled_on
+        and alerts.label_cutoff >= label_history.labelled_on
 ),
 
 final as (
+    -- A label is mature once every drop up to its cutoff is in: later drops can no longer change it.
     select
         processing_date,
         alert_id,
@@ -35,8 +45,12 @@ final as (
         risk_level,
         toUInt8(risk_level in ('high', 'critical')) as label,
         toFloat32(label_confidence) as label_weight,
-        toUInt8(multiIf(risk_level = 'critical', 3, risk_level = 'high', 2, risk_level = 'medium', 1, 0)) as relevance_grade
+        toUInt8(multiIf(risk_level = 'critical', 3, risk_level = 'high', 2, risk_level = 'medium', 1, 0)) as relevance_grade,
+        label_cutoff,
+        toUInt8(label_cutoff <= newest_drop.newest_drop_date) as label_is_mature,
+        newest_drop.newest_drop_date - {{ label_horizon_days() }} as labels_mature_through
     from labelled_alerts
+    cross join newest_drop
 )
 
 select * from final

@@ -1,7 +1,9 @@
 {{ config(order_by=['processing_date', 'cluster_id']) }}
 
+{#- The same outcome rule as alerts: member labels known at or before processing_date + var label_horizon_days. -#}
+
 with clusters as (
-    select processing_date, cluster_id, member_addresses
+    select processing_date, cluster_id, member_addresses, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
 ),
@@ -10,24 +12,30 @@ label_history as (
     select * from {{ ref('int_address_label_history') }}
 ),
 
+newest_drop as (
+    select max(processing_date) as newest_drop_date
+    from {{ ref('stg_ingested_drops') }}
+),
+
 cluster_members as (
-    select processing_date, cluster_id, member_address as address
+    select processing_date, cluster_id, label_cutoff, member_address as address
     from clusters
     array join member_addresses as member_address
 ),
 
 labelled_members as (
-    -- Each member's latest label known at or before the cluster's date; unlabelled members drop out.
+    -- Each member's latest label known at or before the cluster's label cutoff; unlabelled members drop out.
     select
         cluster_members.processing_date as processing_date,
         cluster_members.cluster_id as cluster_id,
+        cluster_members.label_cutoff as label_cutoff,
         label_history.is_high_risk as is_high_risk,
         label_history.label_confidence as label_confidence,
         label_history.risk_level as risk_level
     from cluster_members
     asof inner join label_history
         on cluster_members.address = label_history.address
-        and cluster_members.processing_date >= label_history.labelled_on
+        and cluster_members.label_cutoff >= label_history.labelled_on
 ),
 
 final as (
@@ -37,9 +45,13 @@ final as (
         cluster_id,
         toUInt8(max(is_high_risk)) as label,
         toFloat32(if(max(is_high_risk) = 1, maxIf(label_confidence, is_high_risk = 1), max(label_confidence))) as label_weight,
-        toUInt32(count()) as labelled_members
+        toUInt32(count()) as labelled_members,
+        label_cutoff,
+        toUInt8(label_cutoff <= newest_drop_date) as label_is_mature,
+        newest_drop_date - {{ label_horizon_days() }} as labels_mature_through
     from labelled_members
-    group by processing_date, cluster_id
+    cross join newest_drop
+    group by processing_date, cluster_id, label_cutoff, newest_drop_date
 )
 
 select * from final

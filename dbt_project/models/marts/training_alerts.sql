@@ -3,7 +3,9 @@
 {#- The alert-grain training table of alert_scorer and alert_ranker: one row per labelled alert of the window. -#}
 
 with labels as (
+    -- Mature labels only: a label whose horizon reaches past the newest drop may still change.
     select * from {{ ref('int_alert_labels') }}
+    where label_is_mature = 1
 ),
 
 scoring_alerts as (

@@ -3,7 +3,9 @@
 {#- The cluster-grain training table of cluster_scorer: one row per cluster of the window with a labelled member. -#}
 
 with labels as (
+    -- Mature labels only: a label whose horizon reaches past the newest drop may still change.
     select * from {{ ref('int_cluster_labels') }}
+    where label_is_mature = 1
 ),
 
 scoring_clusters as (
