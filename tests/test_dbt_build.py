@@ -47,6 +47,8 @@ def test_every_feature_is_described_and_labels_are_never_features(client, ethere
             {"cluster"} if model_type == "cluster_scorer" else {"alert", "address", "network", "temporal", "statistical", "cluster"}
         )
         assert all(f.producer.startswith("int_") for f in contract.features)
+        assert not [f.name for f in contract.features if not f.description], "every feature has a meaning"
+        assert not {"label_cutoff", "label_is_mature", "labels_mature_through"} & set(contract.names)
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model":
             assert node["description"], node["name"]
@@ -71,6 +73,9 @@ def test_bad_vars_stop_the_build_with_one_clear_line(ethereum) -> None:
         dbt_vars("ethereum", "2024-03-31", "2024-01-01"): "is after window end",
         dbt_vars("ethereum", "01/02/2024", "2024-03-31"): "must be an ISO date",
         "{network: 'eth`; drop table x --', start: '2024-01-01', end: '2024-03-31'}": "var 'network' must match",
+        dbt_vars("ethereum", label_horizon_days="-3"): "var 'label_horizon_days' must be a whole number of days",
+        dbt_vars("ethereum", label_horizon_days="1 day"): "var 'label_horizon_days' must be a whole number of days",
+        "{network: ethereum, typologies: [fan_in, 'x; drop']}": "var 'typologies': \"x; drop\" is not a usable value",
     }
     for build_vars, message in cases.items():
         ok, log = run_dbt("build", "--vars", build_vars)

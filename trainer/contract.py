@@ -91,9 +91,6 @@ class FeatureContract:
     def to_json(self) -> list[dict[str, str]]:
         return [{"name": f.name, "family": f.family, "producer": f.producer} for f in self.features]
 
-    def description(self, name: str) -> str:
-        return next(feature.description for feature in self.features if feature.name == name)
-
 
 def manifest_path() -> Path:
     """dbt's manifest, where dbt wrote it: DBT_TARGET_PATH (honoured by dbt too), else target/."""

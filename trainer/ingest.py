@@ -194,9 +194,8 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
         "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
         "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers) or "0",
         "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers) or "0",
-        "non_finite_measures": " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(c)})))" for c in table.measures) or "0",
-        "non_finite_decimals": " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(c)})))" for c in table.decimal_measures)
-        or "0",
+        "non_finite_measures": _count_non_finite(table.measures),
+        "non_finite_decimals": _count_non_finite(table.decimal_measures),
     }
     if table.unique_key:
         key = ", ".join(table.unique_key)

@@ -21,6 +21,11 @@ data predicts the label: the leakage test relies on that. Addresses do recur acr
 drops (alert popularity is skewed), so a model can still memorise an address's label;
 a leakage check must keep training and test addresses apart, as the out-of-time split does.
 
+With ``label_delay_days=N`` (``--label-delay-days``; ``make demo`` uses 7) labels behave like closed
+investigations: a label found during the window is published N days after its address's first alert, a
+re-label N days after it is made; the history known on the first day is there from the start. Without it, a
+label appears on the day it is found, whether or not its address was alerted.
+
 Every other day is written in upstream's own style (typologies in upper case, clusters without
 ``primary_address``, cluster alert times in milliseconds), so the pipeline always reads both. What the generator
 still assumes, and real drops need not hold: its vocabularies are the lists in this module (upstream's are open,

@@ -60,5 +60,9 @@
     {%- do window_start() -%}
     {%- do window_days() -%}
     {%- do label_horizon_days() -%}
+    {%- for name in ['typologies', 'suspected_address_types', 'cluster_types'] -%}
+        {%- do vocabulary(name) -%}
+    {%- endfor -%}
+    {%- do address_feature_exclusions() -%}
     select 1
 {%- endmacro %}
