@@ -40,7 +40,7 @@ class RawTable:
     others: tuple[str, ...]  # other columns the feature models read
     unique_key: tuple[str, ...] = ()
     may_be_empty: bool = True  # a day without labels, clusters or flows is normal
-    measures: tuple[str, ...] = ()  # upstream features: may be negative, NaN or infinite (counted and warned about)
+    measures: tuple[str, ...] = ()  # upstream features: required; may be negative, NaN or infinite (dbt warns about those)
     decimal_measures: tuple[str, ...] = ()  # measures the raw table keeps as Decimal, which holds no NaN or infinity
 
     @property
@@ -194,7 +194,6 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
         "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
         "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers) or "0",
         "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers) or "0",
-        "non_finite_measures": _count_non_finite(table.measures),
         "non_finite_decimals": _count_non_finite(table.decimal_measures),
     }
     if table.unique_key:
@@ -213,10 +212,6 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
         raise PipelineError(
             f"{path}: file has no rows; a drop without alerts means the detectors did not run for {drop.processing_date}: "
             "ingest it once they have (the other four files may be empty)"
-        )
-    if counts["non_finite_measures"]:
-        logger.bind(file=str(path), values=counts["non_finite_measures"]).warning(
-            "upstream features with NaN or infinite values: the address family sets them to -1 and counts them"
         )
     problems = {
         "rows_dated_elsewhere": (
