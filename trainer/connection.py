@@ -83,9 +83,21 @@ def table_exists(client: Client, database: str, table: str) -> bool:
     )
 
 
+def table_columns(client: Client, database: str, table: str) -> list[str]:
+    """The columns of a table in their order; empty when the table does not exist."""
+    result = client.query(
+        "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
+        parameters={"database": database, "table": table},
+    )
+    return [row[0] for row in result.result_rows]
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def quote_identifier(name: str) -> str:
     """Backtick-quote a validated identifier (database or table name) for DDL, which cannot bind it."""
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+    if not IDENTIFIER.match(name):
         raise PipelineError(f"not a valid identifier: {name!r}")
     return f"`{name}`"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from trainer.config import project_dir
+from trainer.connection import table_columns
 from trainer.errors import PipelineError
 
 MODEL_TYPES = ("alert_scorer", "alert_ranker", "cluster_scorer")
@@ -101,15 +102,6 @@ def _meta(node: dict) -> dict:
     return node.get("config", {}).get("meta") or node.get("meta") or {}
 
 
-def _table_columns(client: Client, network: str, table: str) -> list[str]:
-    """The columns of a built table in their order; empty when the table does not exist."""
-    result = client.query(
-        "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
-        parameters={"database": network, "table": table},
-    )
-    return [row[0] for row in result.result_rows]
-
-
 def _vocabulary_description(node: dict, column: str) -> str:
     """The meaning of a one-hot column of an open vocabulary, from the producer's meta.vocabulary_columns."""
     for prefix, source_column in (_meta(node).get("vocabulary_columns") or {}).items():
@@ -134,14 +126,14 @@ def load_contract(model_type: str, client: Client, network: str, table: str | No
     models = {node["name"]: node for node in nodes.values() if node["resource_type"] == "model"}
     if table not in models:
         raise PipelineError(f"dbt project has no model {table!r}; the manifest at {manifest} is stale or foreign")
-    built = _table_columns(client, network, table)
+    built = table_columns(client, network, table)
     if not built:
         raise PipelineError(f"table {network}.{table} does not exist: run dbt build for network {network}")
     columns_of: dict[str, set[str]] = {}
 
     def built_columns(model: str) -> set[str]:
         if model not in columns_of:
-            columns_of[model] = set(_table_columns(client, network, model))
+            columns_of[model] = set(table_columns(client, network, model))
             if not columns_of[model]:
                 raise PipelineError(
                     f"table {network}.{model}, which {table} is built from, does not exist: run dbt build for network {network}"

@@ -15,7 +15,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from loguru import logger
 
-from trainer.connection import arrow_batches, quote_identifier, table_exists
+from trainer.connection import arrow_batches, quote_identifier, table_columns, table_exists
 from trainer.contract import KEY_COLUMNS, FeatureContract
 from trainer.errors import PipelineError
 
@@ -66,13 +66,7 @@ def check_table(client: Client, network: str, contract: FeatureContract) -> None
     """The training table exists and has every column the contract names."""
     if not table_exists(client, network, contract.table):
         raise PipelineError(f"table {network}.{contract.table} does not exist: run dbt build for network {network}")
-    present = {
-        row[0]
-        for row in client.query(
-            "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String}",
-            parameters={"database": network, "table": contract.table},
-        ).result_rows
-    }
+    present = set(table_columns(client, network, contract.table))
     missing = [name for name in contract.names if name not in present]
     if missing:
         raise PipelineError(f"table {network}.{contract.table} lacks feature columns of its contract: {', '.join(missing)}")

@@ -25,7 +25,7 @@ from loguru import logger
 
 from trainer.cli_support import run_cli
 from trainer.config import project_var
-from trainer.connection import apply_ddl, connect, quote_identifier, validate_network
+from trainer.connection import IDENTIFIER, apply_ddl, connect, quote_identifier, table_columns, validate_network
 from trainer.errors import PipelineError
 
 STAGE_PREFIX = "_ingest_"
@@ -48,7 +48,6 @@ class RawTable:
         return ("processing_date", "window_days", *self.keys, *self.numbers, *self.others, *self.measures)
 
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a column with another name is no feature (dbt skips it too)
 NUMERIC_TYPE = re.compile(r"^(Nullable\()?(U?Int(8|16|32|64|128|256)|Float(32|64)|Decimal.*|Bool)\)?$")
 
 
@@ -64,6 +63,7 @@ def address_feature_columns(client: Client, network: str) -> dict[str, str]:
     return {
         name: column_type
         for name, column_type in result.result_rows
+        # A column whose name is no plain identifier is no feature (the dbt macro skips it too).
         if name != "window_days" and NUMERIC_TYPE.match(column_type) and IDENTIFIER.match(name) and name not in excluded
     }
 
@@ -312,11 +312,7 @@ _table_columns_cache: dict[tuple[str, str], list[str]] = {}
 def _table_columns(client: Client, database: str, table: str) -> list[str]:
     key = (database, table)
     if key not in _table_columns_cache:
-        result = client.query(
-            "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
-            parameters={"database": database, "table": table},
-        )
-        _table_columns_cache[key] = [row[0] for row in result.result_rows]
+        _table_columns_cache[key] = table_columns(client, database, table)
     return _table_columns_cache[key]
 
 
