@@ -6,14 +6,13 @@ NETWORK ?= ethereum
 START ?= 2024-01-01
 END ?= 2024-03-31
 DROPS ?= data/drops
-ADAPTER_SOURCES := $(wildcard adapters/dbt-chdb/pyproject.toml adapters/dbt-chdb/chdb_store.py adapters/dbt-chdb/dbt/adapters/chdb/*.py adapters/dbt-chdb/dbt/include/chdb/*)
+.PHONY: demo test unit fuzz install lint docs benchmark clean
 
-.PHONY: demo test fuzz install lint docs benchmark clean
-
-$(VENV)/.installed: pyproject.toml $(ADAPTER_SOURCES)
+# One install: the trainer and the dbt adapter for the embedded engine come from this repository's pyproject.toml.
+$(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet ./adapters/dbt-chdb -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,12 +32,18 @@ demo: install profiles.yml
 	$(BIN)/python -m trainer.score --model-type cluster_scorer --network $(NETWORK) --processing-date $(END)
 	$(BIN)/python -m trainer.score --model-type alert_scorer --network $(NETWORK) --processing-date $(END)
 
+# Two tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
+# training on the embedded engine).
 test: install profiles.yml
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest tests/integration
+
+unit: install
+	$(BIN)/python -m pytest tests/unit
 
 # The contract fuzzing suite's long profile: 80 random windows instead of make test's 8 fixed ones (about 20 min).
 fuzz: install profiles.yml
-	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_contract_fuzzing.py
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/integration/test_contract_fuzzing.py
 
 lint: install
 	$(BIN)/ruff check trainer tests benchmarks

@@ -14,11 +14,12 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from trainer.cli_support import run_cli
-from trainer.config import load_store_settings
-from trainer.connection import connect
-from trainer.contract import load_contract
-from trainer.pipeline import TrainRequest, train_model
+from trainer.cli import run_cli
+from trainer.features.contract import load_contract
+from trainer.model_types import model_spec
+from trainer.store.connection import connect
+from trainer.store.settings import load_store_settings
+from trainer.train.pipeline import TrainRequest, train_model
 
 # The hand-picked address features of the project before every numeric upstream column became a feature.
 FORMER_ADDRESS_FEATURES = (
@@ -38,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = dataclasses.replace(load_store_settings(), registry_database="aml_ablation")
     client = connect(settings)
-    contract = load_contract("alert_scorer", client, args.network)
+    contract = load_contract(model_spec("alert_scorer"), client, args.network)
     families = tuple(sorted({feature.family for feature in contract.features}))
     former = tuple(f.name for f in contract.features if f.family == "address" and f.name not in FORMER_ADDRESS_FEATURES)
     variants: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -2,7 +2,7 @@
 
     CHDB_PATH=... python -m benchmarks.extraction --network ethereum
 
-1. the trainer's reader, `trainer.extract.extract`: Arrow record batches copied into one float32 matrix, on the
+1. the trainer's reader, `trainer.train.extract.extract`: Arrow record batches copied into one float32 matrix, on the
    embedded engine from chDB's own Arrow stream (training runs read their training and test rows the same
    way, as two queries);
 2. clickhouse-connect's `query_arrow` (on chDB it materialises the whole Arrow result first), into the same matrix;
@@ -20,10 +20,12 @@ import time
 
 import numpy as np
 
-from trainer.cli_support import run_cli
-from trainer.connection import connect, quote_identifier, validate_network
-from trainer.contract import load_contract
-from trainer.extract import extract, table_window
+from trainer.arguments import validate_network
+from trainer.cli import run_cli
+from trainer.features.contract import load_contract
+from trainer.model_types import model_spec
+from trainer.store.connection import connect, quote_identifier
+from trainer.train.extract import extract, table_window
 
 REPEATS = 2  # each path runs this often, in turn; the best time counts
 
@@ -36,13 +38,14 @@ def main() -> None:
 
     network = validate_network(args.network)
     client = connect()
-    contract = load_contract("alert_scorer", client, network)
+    spec = model_spec("alert_scorer")
+    contract = load_contract(spec, client, network)
     start, end = table_window(client, network, contract.table)
     columns = ", ".join(quote_identifier(name) for name in contract.names)
     query = f"SELECT processing_date, alert_id, address, label, label_weight, {columns} FROM {quote_identifier(network)}.training_alerts"
 
     def trainer_path() -> int:
-        return extract(client, network, start, end, contract).rows
+        return extract(client, network, start, end, spec, contract).rows
 
     def client_arrow() -> int:
         table = client.query_arrow(query)

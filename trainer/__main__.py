@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from pathlib import Path
 
-from trainer.cli_support import run_cli
-from trainer.contract import MODEL_TYPES
-from trainer.pipeline import TrainRequest, train_model
-
-
-def _iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date YYYY-MM-DD: {text!r}") from None
+from trainer.arguments import iso_date
+from trainer.cli import run_cli
+from trainer.model_types import MODEL_TYPES
+from trainer.train.pipeline import TrainRequest, train_model
 
 
 def parse_args(argv: list[str] | None = None) -> TrainRequest:
     parser = argparse.ArgumentParser(prog="python -m trainer", description="Train a LightGBM model on a dbt-built training table.")
     parser.add_argument("--model-type", required=True, choices=MODEL_TYPES)
     parser.add_argument("--network", help="network (= ClickHouse database); default: the dbt project's network var")
-    parser.add_argument("--start-date", type=_iso_date, help="first processing date; default: the table's first")
-    parser.add_argument("--end-date", type=_iso_date, help="last processing date; default: the table's last")
+    parser.add_argument("--start-date", type=iso_date, help="first processing date; default: the table's first")
+    parser.add_argument("--end-date", type=iso_date, help="last processing date; default: the table's last")
     parser.add_argument("--output-dir", type=Path, default=Path("trained_models"))
     parser.add_argument("--force", action="store_true", help="train even when the same model already exists")
     parser.add_argument("--tune", type=int, default=0, metavar="N", help="Optuna trials before the final fit (default 0)")

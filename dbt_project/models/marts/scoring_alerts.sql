@@ -8,28 +8,28 @@ with alerts as (
     where processing_date between {{ window_start() }} and {{ window_end() }}
 ),
 
-alert_features as (
-    select * from {{ ref('int_alert_features') }}
+alert_attributes as (
+    select * from {{ ref('int_alert_attributes') }}
 ),
 
 address_features as (
-    select * from {{ ref('int_address_features') }}
+    select * from {{ ref('int_alert_address_features') }}
 ),
 
 network_features as (
-    select * from {{ ref('int_network_features') }}
+    select * from {{ ref('int_alert_network_features') }}
 ),
 
 temporal_features as (
-    select * from {{ ref('int_temporal_features') }}
+    select * from {{ ref('int_alert_temporal_features') }}
 ),
 
 statistical_features as (
-    select * from {{ ref('int_statistical_features') }}
+    select * from {{ ref('int_alert_statistical_features') }}
 ),
 
 cluster_features as (
-    select * from {{ ref('int_cluster_features') }}
+    select * from {{ ref('int_alert_cluster_features') }}
 ),
 
 final as (
@@ -38,15 +38,15 @@ final as (
         alerts.processing_date as processing_date,
         alerts.alert_id as alert_id,
         alerts.address as address,
-        alert_features.* except (processing_date, alert_id, built_at),
+        alert_attributes.* except (processing_date, alert_id, built_at),
         address_features.* except (processing_date, alert_id, built_at),
         network_features.* except (processing_date, alert_id, built_at),
         temporal_features.* except (processing_date, alert_id, built_at),
         statistical_features.* except (processing_date, alert_id, built_at),
         cluster_features.* except (processing_date, alert_id, built_at)
     from alerts
-    inner join alert_features
-        on alerts.processing_date = alert_features.processing_date and alerts.alert_id = alert_features.alert_id
+    inner join alert_attributes
+        on alerts.processing_date = alert_attributes.processing_date and alerts.alert_id = alert_attributes.alert_id
     inner join address_features
         on alerts.processing_date = address_features.processing_date and alerts.alert_id = address_features.alert_id
     inner join network_features

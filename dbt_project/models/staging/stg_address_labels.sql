@@ -11,8 +11,7 @@ renamed as (
         toFloat64(confidence_score) as label_confidence,
         source as label_source
     from source
-    where window_days = {{ window_days() }}
-      and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})
+    where {{ visible_drops() }}
       and network = '{{ validated_network() }}'
 )
 

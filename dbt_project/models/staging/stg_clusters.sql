@@ -18,8 +18,7 @@ renamed as (
         earliest_alert_timestamp,
         latest_alert_timestamp
     from source
-    where window_days = {{ window_days() }}
-      and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})
+    where {{ visible_drops() }}
 )
 
 select * from renamed

@@ -12,8 +12,7 @@ renamed as (
         {% endfor -%}
         created_at as computed_at
     from source
-    where window_days = {{ window_days() }}
-      and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})
+    where {{ visible_drops() }}
 )
 
 select * from renamed

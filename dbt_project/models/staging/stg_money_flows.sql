@@ -11,8 +11,7 @@ renamed as (
         toFloat64(amount_usd_sum) as amount_usd,
         is_bidirectional
     from source
-    where window_days = {{ window_days() }}
-      and (processing_date, window_days) in (select processing_date, window_days from {{ ref('stg_ingested_drops') }})
+    where {{ visible_drops() }}
 )
 
 select * from renamed

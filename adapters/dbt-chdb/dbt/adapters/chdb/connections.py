@@ -1,5 +1,5 @@
 from dbt.adapters.chdb.credentials import ChdbCredentials
-from chdb_store import EmbeddedStoreBusyError, open_chdb_client
+from trainer.store.embedded import EmbeddedStoreBusyError, open_chdb_client
 from dbt.adapters.clickhouse.connections import ClickHouseConnectionManager
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
 from dbt.adapters.exceptions import FailedToConnectError

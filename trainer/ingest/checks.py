@@ -1,0 +1,83 @@
+"""Checking one file of a drop inside ClickHouse before anything is loaded: present, non-empty, required columns,
+dates matching the folder, keys filled, amounts finite and non-negative, Decimal measures finite, keys unique.
+The first problem found fails the drop with one line naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from trainer.errors import PipelineError
+from trainer.ingest.drops import Drop
+from trainer.ingest.raw_tables import RawTable
+from trainer.store.connection import quote_identifier
+
+
+def _file_columns(client: Client, path: Path) -> set[str]:
+    try:
+        described = client.query("DESCRIBE TABLE file({path:String}, 'Parquet')", parameters={"path": str(path)})
+    except ClickHouseError:
+        raise PipelineError(f"{path}: not a readable parquet file") from None
+    return {row[0] for row in described.result_rows}
+
+
+def _count_non_finite(columns: tuple[str, ...]) -> str:
+    """SQL counting the NaN or infinite values of `columns` (identifiers of the raw schema, quoted)."""
+    return " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in columns) or "0"
+
+
+def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, set[str]]:
+    """Check one file of a drop inside ClickHouse; returns its row count and columns, or raises naming the problem."""
+    path = drop.file(table)
+    if not path.is_file():
+        raise PipelineError(f"{path}: file missing from the drop")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: file is empty")
+    file_columns = _file_columns(client, path)
+    missing = [column for column in table.required if column not in file_columns]
+    if missing:
+        hint = "; add them, or list them in var address_feature_exclude of dbt_project.yml" if set(missing) & set(table.measures) else ""
+        raise PipelineError(f"{path}: required columns missing: {', '.join(missing)}{hint}")
+    # Column names below come from RAW_TABLES (constants) and the raw table's own schema (quoted identifiers);
+    # the file path and dates are bound parameters.
+    checks = {
+        "rows": "count()",
+        "rows_dated_elsewhere": "countIf(processing_date != {processing_date:Date} OR window_days != {window_days:UInt16})",
+        "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
+        "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers) or "0",
+        "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers) or "0",
+        "non_finite_decimals": _count_non_finite(table.decimal_measures),
+    }
+    if table.unique_key:
+        key = ", ".join(table.unique_key)
+        checks["duplicate_keys"] = f"count() - uniqExact({key})"
+    expressions = ", ".join(f"{sql} AS {name}" for name, sql in checks.items())
+    try:
+        result = client.query(
+            f"SELECT {expressions} FROM file({{path:String}}, 'Parquet')",
+            parameters={"path": str(path), "processing_date": drop.processing_date, "window_days": drop.window_days},
+        )
+    except ClickHouseError as error:
+        raise PipelineError(f"{path}: cannot be read: {str(error).splitlines()[0][:200]}") from None
+    counts = dict(zip(result.column_names, result.result_rows[0], strict=True))
+    if counts["rows"] == 0 and not table.may_be_empty:
+        raise PipelineError(
+            f"{path}: file has no rows; a drop without alerts means the detectors did not run for {drop.processing_date}: "
+            "ingest it once they have (the other four files may be empty)"
+        )
+    problems = {
+        "rows_dated_elsewhere": (
+            f"rows whose processing_date/window_days differ from the folder ({drop.processing_date}, {drop.window_days}d)"
+        ),
+        "empty_keys": f"rows with a NULL or empty key ({', '.join(table.keys)})",
+        "non_finite_numbers": f"rows with a NULL, NaN or infinite number in ({', '.join(table.numbers)})",
+        "negative_numbers": f"rows with a negative amount or count in ({', '.join(table.numbers)})",
+        "non_finite_decimals": f"NaN or infinite values in Decimal columns of the raw schema ({', '.join(table.decimal_measures)})",
+        "duplicate_keys": f"duplicated rows for key ({', '.join(table.unique_key)})",
+    }
+    for name, problem in problems.items():
+        if counts.get(name):
+            raise PipelineError(f"{path}: {counts[name]} {problem}")
+    return int(counts["rows"]), file_columns

@@ -1,0 +1,83 @@
+"""Open a clickhouse-connect client on the store the profile names: embedded chDB or a server."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from trainer.errors import PipelineError
+from trainer.store.embedded import EmbeddedStoreBusyError, open_chdb_client
+from trainer.store.settings import StoreSettings, load_store_settings
+
+
+def connect(settings: StoreSettings | None = None) -> Client:
+    """A client on the configured store; fails with one line when it cannot be reached or is busy."""
+    settings = settings or load_store_settings()
+    try:
+        if settings.kind == "chdb":
+            return open_chdb_client(settings.path)
+        return clickhouse_connect.get_client(
+            host=settings.host,
+            port=settings.port,
+            username=settings.user,
+            password=settings.password,
+            secure=settings.secure,
+        )
+    except EmbeddedStoreBusyError as error:
+        raise PipelineError(str(error)) from None
+    except (ClickHouseError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PipelineError(f"cannot open ClickHouse at {settings.describe()}: {first_line}") from None
+
+
+def table_exists(client: Client, database: str, table: str) -> bool:
+    return bool(
+        client.command(
+            "SELECT count() FROM system.tables WHERE database = {database:String} AND name = {table:String}",
+            parameters={"database": database, "table": table},
+        )
+    )
+
+
+def table_columns(client: Client, database: str, table: str) -> list[str]:
+    """The columns of a table in their order; empty when the table does not exist."""
+    result = client.query(
+        "SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
+        parameters={"database": database, "table": table},
+    )
+    return [row[0] for row in result.result_rows]
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_identifier(name: str) -> str:
+    """Backtick-quote a validated identifier (database or table name) for DDL, which cannot bind it."""
+    if not IDENTIFIER.match(name):
+        raise PipelineError(f"not a valid identifier: {name!r}")
+    return f"`{name}`"
+
+
+def qualified_name(database: str, table: str) -> str:
+    """`database`.`table`, both validated identifiers, for SQL text (names cannot be bound)."""
+    return f"{quote_identifier(database)}.{quote_identifier(table)}"
+
+
+def sql_statements(package: str, file_name: str) -> list[str]:
+    """The statements of a SQL file shipped in a trainer package (e.g. trainer.ingest), without comments."""
+    text = resources.files(package).joinpath(file_name).read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
+
+
+def apply_ddl(client: Client, database: str, statements: list[str]) -> None:
+    """Create the database and the tables of `statements` (CREATE TABLE IF NOT EXISTS name ...) in it, leaving
+    existing ones alone."""
+    quoted = quote_identifier(database)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {quoted}")
+    for statement in statements:
+        client.command(statement.replace("CREATE TABLE IF NOT EXISTS ", f"CREATE TABLE IF NOT EXISTS {quoted}.", 1))

@@ -1,0 +1,50 @@
+"""Stage and swap: new rows for one partition are written into an empty copy of the table, then swapped in with
+one REPLACE PARTITION. Readers see the old partition or the new one, never a mix, and a failure before the swap
+leaves the old one intact. Ingestion (a drop's raw rows) and scoring (a date's scores) both write this way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from trainer.errors import PipelineError
+from trainer.store.connection import IDENTIFIER, qualified_name
+
+PARTITION_KEY_TYPES = frozenset({"Date", "String", "UInt16"})
+
+
+def _placeholder(name: str, column_type: str) -> str:
+    """The bound-parameter placeholder {name:Type} of one partition key."""
+    if not IDENTIFIER.match(name) or column_type not in PARTITION_KEY_TYPES:
+        raise PipelineError(f"not a partition key this project uses: {name} {column_type}")
+    return "{" + name + ":" + column_type + "}"
+
+
+@contextmanager
+def staging_table(client: Client, database: str, table: str, prefix: str) -> Iterator[str]:
+    """An empty copy of `database`.`table` named `prefix` + table, dropped afterwards whatever happens; yields its
+    unquoted name."""
+    stage = qualified_name(database, prefix + table)
+    client.command(f"DROP TABLE IF EXISTS {stage}")
+    client.command(f"CREATE TABLE {stage} AS {qualified_name(database, table)}")
+    try:
+        yield prefix + table
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {stage}")
+
+
+def swap_partition(client: Client, database: str, table: str, stage: str, partition: Mapping[str, tuple[Any, str]], empty: bool) -> None:
+    """Replace one partition of `table` with the rows of `stage`. `partition` maps each partition key to its value
+    and ClickHouse type, in the order of the table's PARTITION BY. An empty stage empties the partition: ClickHouse
+    refuses REPLACE PARTITION from an empty source (older servers silently dropped the target partition), so the
+    partition is dropped explicitly."""
+    target = qualified_name(database, table)
+    key = ", ".join(_placeholder(name, column_type) for name, (_, column_type) in partition.items())
+    parameters = {name: value for name, (value, _) in partition.items()}
+    if empty:
+        client.command(f"ALTER TABLE {target} DROP PARTITION ({key})", parameters=parameters)
+    else:
+        client.command(f"ALTER TABLE {target} REPLACE PARTITION ({key}) FROM {qualified_name(database, stage)}", parameters=parameters)

@@ -1,0 +1,111 @@
+"""Stream a finished training table from ClickHouse through Arrow into numpy arrays for LightGBM.
+
+Features arrive as float32 record batches and are copied column by column into one preallocated matrix:
+no pandas frame, no Python object per row. Entities travel as 64-bit hashes computed in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from clickhouse_connect.driver.client import Client
+from loguru import logger
+
+from trainer.errors import PipelineError
+from trainer.features.contract import FeatureContract, check_table
+from trainer.model_types import ModelSpec
+from trainer.store.arrow import stream_rows
+from trainer.store.connection import qualified_name, quote_identifier
+
+# The rows of a network's training window (bound parameters: network, start, end).
+WINDOW = "network = {network:String} AND processing_date BETWEEN {start:Date} AND {end:Date}"
+
+
+@dataclass
+class TrainingData:
+    features: np.ndarray  # float32, rows x features, column-major
+    label: np.ndarray  # uint8
+    weight: np.ndarray  # float32, the label's confidence
+    grade: np.ndarray  # uint8 relevance grade (alert tables) or the label (cluster table)
+    processing_date: np.ndarray  # datetime64[D]
+    entity: np.ndarray  # uint64 hash of the address (for clusters: the primary address)
+    feature_names: list[str]
+
+    @property
+    def rows(self) -> int:
+        return int(self.label.shape[0])
+
+
+def window_parameters(network: str, start: date, end: date) -> dict[str, Any]:
+    return {"network": network, "start": start, "end": end}
+
+
+def table_window(client: Client, network: str, table: str) -> tuple[date, date] | None:
+    """First and last processing_date the finished table holds for the network, or None when it holds none."""
+    result = client.query(
+        f"SELECT min(processing_date), max(processing_date), count() FROM {qualified_name(network, table)} "
+        "WHERE network = {network:String}",
+        parameters={"network": network},
+    )
+    first, last, rows = result.result_rows[0]
+    return (first, last) if rows else None
+
+
+def fingerprint(client: Client, network: str, spec: ModelSpec, contract: FeatureContract, parameters: dict[str, Any]) -> str:
+    """Row count and an order-free hash over every value the trainer reads in the window: keys, dates,
+    addresses, labels, weights, grades and features. A rebuilt table with one changed value gets another
+    fingerprint."""
+    columns = ", ".join(
+        [spec.key_column, "processing_date", "address", "label", "label_weight", spec.grade_column]
+        + [quote_identifier(name) for name in contract.names]
+    )
+    table = qualified_name(network, contract.table)
+    rows, digest = client.query(
+        f"SELECT count(), sum(cityHash64({columns})) FROM {table} WHERE {WINDOW}", parameters=parameters
+    ).result_rows[0]
+    return f"{rows}:{digest:016x}"
+
+
+def extract_rows(
+    client: Client,
+    network: str,
+    spec: ModelSpec,
+    contract: FeatureContract,
+    where: str,
+    parameters: dict[str, Any],
+    rows: int,
+) -> TrainingData:
+    """The `rows` rows of the training table matching the SQL predicate `where`, ordered by date and key."""
+    table, key, grade = qualified_name(network, contract.table), spec.key_column, spec.grade_column
+    feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
+    query = (
+        f"SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "
+        f"toUInt8({grade}) AS grade, {feature_sql} FROM {table} "
+        f"WHERE {where} ORDER BY processing_date, {key}"
+    )
+    leading = ["processing_date", "entity", "label", "weight", "grade"]
+    columns, features = stream_rows(client, query, parameters, rows, leading, len(contract.names), f"{network}.{contract.table}")
+    return TrainingData(
+        features=features,
+        label=columns["label"].to_numpy().astype(np.uint8),
+        weight=columns["weight"].to_numpy().astype(np.float32),
+        grade=columns["grade"].to_numpy().astype(np.uint8),
+        processing_date=columns["processing_date"].to_numpy().astype("datetime64[D]"),
+        entity=columns["entity"].to_numpy().astype(np.uint64),
+        feature_names=contract.names,
+    )
+
+
+def extract(client: Client, network: str, start: date, end: date, spec: ModelSpec, contract: FeatureContract) -> TrainingData:
+    """Every row of the training table in the network's window, ordered by date and key."""
+    check_table(client, network, contract)
+    parameters, table = window_parameters(network, start, end), qualified_name(network, contract.table)
+    rows = int(client.command(f"SELECT count() FROM {table} WHERE {WINDOW}", parameters=parameters))
+    if rows == 0:
+        raise PipelineError(f"{network}.{contract.table} has no rows between {start} and {end}")
+    data = extract_rows(client, network, spec, contract, WINDOW, parameters, rows)
+    logger.bind(network=network, table=contract.table, rows=rows, features=len(contract.names)).info("training table extracted")
+    return data

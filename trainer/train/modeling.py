@@ -1,0 +1,144 @@
+"""LightGBM for the three model types: datasets, grouped cross-validation, Optuna tuning, the final fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+from loguru import logger
+from sklearn.model_selection import GroupKFold
+
+from trainer.errors import PipelineError
+from trainer.model_types import ModelSpec
+from trainer.train.extract import TrainingData
+from trainer.train.metrics import auc_or_half
+from trainer.train.split import group_sizes
+
+MAX_ROUNDS = 1000
+EARLY_STOPPING_ROUNDS = 40
+CV_FOLDS = 5
+
+
+def base_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
+    """Parameters that make a run reproducible to the byte on the same data."""
+    objective = (
+        {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10, 50]} if spec.is_ranker else {"objective": "binary", "metric": "auc"}
+    )
+    return {
+        **objective,
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "min_data_in_leaf": 20,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": 2,
+        "verbosity": -1,
+    }
+
+
+@dataclass
+class CrossValidation:
+    fold_scores: list[float] = field(default_factory=list)  # AUC (binary) or NDCG@10 (ranker) per fold
+    fold_aucs: list[float] = field(default_factory=list)
+    best_iterations: list[int] = field(default_factory=list)
+    out_of_fold: np.ndarray | None = None
+
+    @property
+    def rounds(self) -> int:
+        return max(10, int(round(float(np.mean(self.best_iterations))))) if self.best_iterations else 100
+
+
+def bin_rows(data: TrainingData, spec: ModelSpec, params: dict[str, Any]) -> lgb.Dataset:
+    """The rows binned by LightGBM once, for the cross-validation folds and the final fit alike. `params` take
+    part in binning, so the bins serve only runs with the same parameters."""
+    common = {"feature_name": data.feature_names, "free_raw_data": True, "params": params}
+    if spec.is_ranker:
+        dataset = lgb.Dataset(data.features, label=data.grade, group=group_sizes(data.processing_date), **common)
+    else:
+        dataset = lgb.Dataset(data.features, label=data.label, weight=data.weight, **common)
+    return dataset.construct()
+
+
+def cross_validate(
+    train: TrainingData, binned: lgb.Dataset, spec: ModelSpec, params: dict[str, Any], on_fold: Any = None
+) -> CrossValidation:
+    """Cross-validation grouped by entity: no address is in a fold's training and validation rows at once.
+
+    `binned` is the training part binned with `params` (bin_rows); each fold trains on a LightGBM subset of those
+    bins (query groups are recut by LightGBM), so no float copy of the fold's training rows is made.
+    """
+    entities = np.unique(train.entity).size
+    folds = min(CV_FOLDS, entities)
+    if folds < 2:
+        raise PipelineError(f"cross-validation needs at least 2 distinct addresses in the training part, found {entities}")
+    result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))
+    for fold, (fit_index, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.features, groups=train.entity)):
+        fit_index, valid_index = np.sort(fit_index), np.sort(valid_index)
+        booster = lgb.train(
+            params, binned.subset(fit_index), num_boost_round=MAX_ROUNDS, valid_sets=[binned.subset(valid_index)],
+            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
+        )  # fmt: skip
+        prediction = booster.predict(train.features[valid_index], num_iteration=booster.best_iteration)
+        result.out_of_fold[valid_index] = prediction
+        result.best_iterations.append(int(booster.best_iteration or MAX_ROUNDS))
+        result.fold_aucs.append(auc_or_half(train.label[valid_index], prediction))
+        score = booster.best_score["valid_0"]["ndcg@10"] if spec.is_ranker else result.fold_aucs[-1]
+        result.fold_scores.append(float(score))
+        if on_fold is not None:
+            on_fold(fold, float(np.mean(result.fold_scores)))
+    return result
+
+
+def fit(train_set: lgb.Dataset, params: dict[str, Any], rounds: int) -> lgb.Booster:
+    return lgb.train(params, train_set, num_boost_round=rounds)
+
+
+def tune(train: TrainingData, spec: ModelSpec, params: dict[str, Any], trials: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Seeded TPE search over the main LightGBM knobs, pruning trials whose early folds fall behind."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: optuna.Trial) -> float:
+        candidate = {
+            **params,
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 8, 128, log=True),
+            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 10, 200, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
+        }
+
+        def report(fold: int, running_mean: float) -> None:
+            trial.report(running_mean, fold)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        binned = bin_rows(train, spec, candidate)
+        score = float(np.mean(cross_validate(train, binned, spec, candidate, on_fold=report).fold_scores))
+        logger.bind(trial=trial.number, score=round(score, 4)).info("tuning trial finished")
+        return score
+
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    study.optimize(objective, n_trials=trials)
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    summary = {
+        "trials": len(study.trials),
+        "pruned": pruned,
+        "best_trial": study.best_trial.number,
+        "best_cv_score": float(study.best_value),
+        "best_params": study.best_params,
+        "sampler": "TPESampler",
+        "seed": seed,
+    }
+    return {**params, **study.best_params}, summary

@@ -1,0 +1,311 @@
+"""Train one model: plan, extract, fit, evaluate, publish. Each phase is a function below; `train_model` runs them
+in order, and nothing is written before publish."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from clickhouse_connect.driver.client import Client
+from loguru import logger
+
+from trainer import __version__
+from trainer.arguments import check_at_least, check_fraction, check_window, resolve_network
+from trainer.errors import PipelineError
+from trainer.features.contract import FeatureContract, check_table, load_contract
+from trainer.model_types import ModelSpec, model_spec
+from trainer.registry import table as registry
+from trainer.registry.artifacts import ensure_writable
+from trainer.registry.publish import publish_model
+from trainer.store.connection import connect, qualified_name
+from trainer.store.settings import StoreSettings, load_store_settings
+from trainer.train import modeling
+from trainer.train.extract import TrainingData, extract_rows, fingerprint, table_window, window_parameters
+from trainer.train.labels import LabelMaturity, label_maturity
+from trainer.train.metrics import auc_or_half, best_f1_threshold, binary_metrics, ranking_metrics
+from trainer.train.report import gain_by_family, render_report
+from trainer.train.split import Holdout, check_classes, group_sizes, plan_holdout
+from trainer.train.timing import PhaseTimer, peak_rss_mb
+
+
+@dataclass
+class TrainRequest:
+    model_type: str
+    network: str | None = None
+    start: date | None = None
+    end: date | None = None
+    output_dir: Path = Path("trained_models")
+    force: bool = False
+    tune_trials: int = 0
+    test_fraction: float = 0.2
+    min_per_class: int = 20
+    seed: int = 42
+    families: tuple[str, ...] = ()  # empty: every family of the contract
+    excluded_features: tuple[str, ...] = ()  # features of the contract left out (ablations)
+
+
+@dataclass
+class TrainOutcome:
+    model_id: str
+    model_path: Path
+    metadata: dict[str, Any]
+    reused: bool = False
+
+
+@dataclass
+class TrainingPlan:
+    """What a run will train on, decided before any feature is read."""
+
+    spec: ModelSpec
+    network: str
+    start: date
+    end: date
+    contract: FeatureContract
+    holdout: Holdout
+    maturity: LabelMaturity
+    data_fingerprint: str
+    config_key: str
+    output_dir: Path
+
+
+@dataclass
+class FittedModel:
+    booster: lgb.Booster
+    params: dict[str, Any]
+    cv: modeling.CrossValidation
+    tuning: dict[str, Any] | None
+    train_label: np.ndarray
+    train_positive_rate: float
+
+
+def train_model(request: TrainRequest, client: Client | None = None, settings: StoreSettings | None = None) -> TrainOutcome:
+    """Train, save and register one model; reuse the registered one when data and configuration are unchanged."""
+    spec = model_spec(request.model_type)
+    network = resolve_network(request.network)
+    check_window(request.start, request.end)
+    check_at_least("min-per-class", request.min_per_class, 1)
+    check_fraction("test fraction", request.test_fraction)
+    output_dir = ensure_writable(request.output_dir)
+    settings = settings or load_store_settings()
+    if client is None:
+        with connect(settings) as own_client:  # closed on return: the embedded engine then exits at once
+            return train_model(request, own_client, settings)
+    timings = PhaseTimer()
+    plan = plan_training(request, spec, network, output_dir, client, settings, timings)
+    log = logger.bind(model_type=spec.name, network=network, window=f"{plan.start}..{plan.end}")
+    existing = None if request.force else reusable_model(client, settings, plan)
+    if existing:
+        log.bind(model_id=existing.model_id).info("model already trained on this data and configuration; use --force to train again")
+        return existing
+    train, test = extract_parts(client, plan, timings)
+    log.bind(train_rows=train.rows, test_rows=test.rows, matrix_mb=round((train.features.nbytes + test.features.nbytes) / 2**20, 1)).info(
+        "training and test rows extracted"
+    )
+    fitted = fit(train, request, plan, timings)
+    evaluation_started = time.perf_counter()
+    score, metrics = evaluate(fitted, test, plan)
+    outcome = publish(client, settings, request, plan, fitted, test, score, metrics, timings, evaluation_started)
+    log.bind(model_id=outcome.model_id, test_auc=round(metrics["test_auc"], 4), path=str(outcome.model_path)).info(
+        "model trained and registered"
+    )
+    return outcome
+
+
+def plan_training(
+    request: TrainRequest,
+    spec: ModelSpec,
+    network: str,
+    output_dir: Path,
+    client: Client,
+    settings: StoreSettings,
+    timings: PhaseTimer,
+) -> TrainingPlan:
+    """Resolve the feature contract and the window, plan the out-of-time split in SQL and fingerprint the data.
+
+    Everything that can fail on the data (missing table, empty window, one class, no split) fails here, before a
+    feature is read or a file is written."""
+    contract = load_contract(spec, client, network)
+    if request.families:
+        contract = contract.restricted_to(request.families)
+    if request.excluded_features:
+        contract = contract.without(request.excluded_features)
+    check_table(client, network, contract)
+    held = table_window(client, network, contract.table)
+    if held is None:
+        raise PipelineError(f"{network}.{contract.table} holds no rows for network {network}: run dbt build for it")
+    start, end = request.start or held[0], request.end or held[1]
+    log = logger.bind(model_type=spec.name, network=network, window=f"{start}..{end}")
+    with timings.phase("split"):
+        holdout = plan_holdout(
+            client,
+            qualified_name(network, contract.table),
+            window_parameters(network, start, end),
+            request.test_fraction,
+            request.min_per_class,
+            f"{network}.{contract.table}",
+        )
+    maturity = label_maturity(client, network, spec, start)
+    log.bind(
+        label_horizon_days=maturity.horizon_days,
+        labels_mature_through=str(maturity.mature_through),
+        immature_rows_left_out=maturity.immature_rows,
+    ).info("labels are outcomes within the horizon; rows whose horizon is still open are left out")
+    check_classes(holdout.train, request.min_per_class, f"the training part (before {holdout.test_start})")
+    check_classes(holdout.test, 1, f"the test part (from {holdout.test_start})")
+    log.bind(
+        train_rows=holdout.train.rows, test_rows=holdout.test.rows, dropped_shared=holdout.train_rows_dropped_for_shared_entities
+    ).info("out-of-time split planned")
+    registry.ensure_registry(client, settings.registry_database)
+    data_fingerprint = fingerprint(client, network, spec, contract, holdout.parameters)
+    config_key = _config_key(request, spec, network, start, end, data_fingerprint, contract)
+    return TrainingPlan(spec, network, start, end, contract, holdout, maturity, data_fingerprint, config_key, output_dir)
+
+
+def _config_key(
+    request: TrainRequest, spec: ModelSpec, network: str, start: date, end: date, data_fingerprint: str, contract: FeatureContract
+) -> str:
+    """What makes two trainings the same: type, network, window, data, contract and every knob."""
+    payload = {
+        "model_type": spec.name, "network": network, "start": str(start), "end": str(end),
+        "data": data_fingerprint, "contract": contract.fingerprint(), "tune": request.tune_trials,
+        "test_fraction": request.test_fraction, "families": sorted(request.families),
+        "excluded_features": sorted(request.excluded_features), "min_per_class": request.min_per_class, "seed": request.seed,
+        "params": modeling.base_params(spec, request.seed), "version": __version__,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def reusable_model(client: Client, settings: StoreSettings, plan: TrainingPlan) -> TrainOutcome | None:
+    """A registered model of the same configuration whose files are complete in this output directory: training
+    again would give the same bytes."""
+    for row in registry.list_models(client, settings.registry_database, config_key=plan.config_key):
+        model_path = Path(row["model_path"])
+        if model_path.parent.resolve() == plan.output_dir and model_path.is_file() and Path(row["metadata_path"]).is_file():
+            metadata = json.loads(Path(row["metadata_path"]).read_text())
+            return TrainOutcome(row["model_id"], model_path, metadata, reused=True)
+    return None
+
+
+def extract_parts(client: Client, plan: TrainingPlan, timings: PhaseTimer) -> tuple[TrainingData, TrainingData]:
+    """Stream the training and the test rows into two matrices, then prove the table did not change meanwhile (the
+    fingerprint the plan was made on still holds)."""
+    with timings.phase("extract"):
+        table = qualified_name(plan.network, plan.contract.table)
+        train, test = (
+            extract_rows(client, plan.network, plan.spec, plan.contract, plan.holdout.where(part, table), plan.holdout.parameters, rows)
+            for part, rows in (("train", plan.holdout.train.rows), ("test", plan.holdout.test.rows))
+        )
+        if fingerprint(client, plan.network, plan.spec, plan.contract, plan.holdout.parameters) != plan.data_fingerprint:
+            raise PipelineError(f"{plan.network}.{plan.contract.table} changed while it was read; run again")
+    return train, test
+
+
+def fit(train: TrainingData, request: TrainRequest, plan: TrainingPlan, timings: PhaseTimer) -> FittedModel:
+    """Optionally tune, bin the training rows once, cross-validate by entity for the number of rounds, then fit the
+    final model on the same bins. The float matrix is released before the final fit."""
+    log = logger.bind(model_type=plan.spec.name, network=plan.network)
+    params = modeling.base_params(plan.spec, request.seed)
+    tuning = None
+    if request.tune_trials > 0:
+        params, tuning = modeling.tune(train, plan.spec, params, request.tune_trials, request.seed)
+        log.bind(best_cv_score=round(tuning["best_cv_score"], 4), trials=tuning["trials"]).info("tuning finished")
+    with timings.phase("dataset_construction"):
+        binned = modeling.bin_rows(train, plan.spec, params)
+    with timings.phase("cross_validation"):
+        cv = modeling.cross_validate(train, binned, plan.spec, params)
+    log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
+    train_label, train_positive_rate = train.label, float(train.label.mean())
+    del train  # the final fit trains on the bins the cross-validation used, not on the float matrix
+    with timings.phase("final_fit"):
+        booster = modeling.fit(binned, params, cv.rounds)
+    return FittedModel(booster, params, cv, tuning, train_label, train_positive_rate)
+
+
+def evaluate(fitted: FittedModel, test: TrainingData, plan: TrainingPlan) -> tuple[np.ndarray, dict[str, float]]:
+    """Score the out-of-time, entity-disjoint test rows. Binary types are judged at the threshold chosen on the
+    out-of-fold scores of the training part (never on the test rows); rankers by NDCG and MAP per processing date."""
+    score = fitted.booster.predict(test.features)
+    cv = fitted.cv
+    if plan.spec.is_ranker:
+        metrics = ranking_metrics(test.grade, score, group_sizes(test.processing_date))
+        metrics["test_auc"] = auc_or_half(test.label, score)
+        metrics["cv_ndcg_mean"], metrics["cv_ndcg_std"] = float(np.mean(cv.fold_scores)), float(np.std(cv.fold_scores))
+    else:
+        metrics = binary_metrics(test.label, score, best_f1_threshold(fitted.train_label, cv.out_of_fold))
+    metrics["cv_auc_mean"], metrics["cv_auc_std"] = float(np.mean(cv.fold_aucs)), float(np.std(cv.fold_aucs))
+    return score, metrics
+
+
+def publish(
+    client: Client,
+    settings: StoreSettings,
+    request: TrainRequest,
+    plan: TrainingPlan,
+    fitted: FittedModel,
+    test: TrainingData,
+    score: np.ndarray,
+    metrics: dict[str, float],
+    timings: PhaseTimer,
+    evaluation_started: float,
+) -> TrainOutcome:
+    """Write the model, its metadata and its report, then register it: all or nothing (registry.publish)."""
+    contract, holdout = plan.contract, plan.holdout
+    families = {feature.name: feature.family for feature in contract.features}
+    family_gain = gain_by_family(contract.names, fitted.booster.feature_importance(importance_type="gain"), families)
+
+    def metadata_for(model_id: str, version: int, created_at: str, report_path: Path) -> dict[str, Any]:
+        return {
+            "model_id": model_id,
+            "model_type": plan.spec.name,
+            "version": version,
+            "timestamp": created_at,
+            "network": plan.network,
+            "training_period": {
+                "start": str(plan.start),
+                "end": str(plan.end),
+                "test_start": str(holdout.test_start),
+                "test_fraction": request.test_fraction,
+                **{key: value for key, value in plan.maturity.to_json().items() if key != "immature_label_rows_left_out"},
+            },
+            "data_stats": {
+                "rows": holdout.window.rows,
+                "train_rows": holdout.train.rows,
+                "test_rows": holdout.test.rows,
+                "train_rows_dropped_for_shared_entities": holdout.train_rows_dropped_for_shared_entities,
+                "immature_label_rows_left_out": plan.maturity.immature_rows,
+                "positives": holdout.window.positives,
+                "train_positive_rate": fitted.train_positive_rate,
+                "test_positive_rate": float(test.label.mean()),
+                "distinct_dates": holdout.distinct_dates,
+                "fingerprint": plan.data_fingerprint,
+            },
+            "metrics": metrics,
+            "hyperparameters": {**fitted.params, "num_boost_round": fitted.cv.rounds},
+            "feature_names": contract.names,
+            "num_trees": fitted.booster.num_trees(),
+            "feature_contract": {"table": contract.table, "fingerprint": contract.fingerprint(), "features": contract.to_json()},
+            "gain_by_family": family_gain,
+            "dbt_models": contract.producers,
+            "tuning": fitted.tuning,
+            "config_key": plan.config_key,
+            "project_version": __version__,
+            "report_path": str(report_path),
+            "timings_s": {**timings.seconds, "evaluate_and_save": round(time.perf_counter() - evaluation_started, 3)},
+            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb_by_phase": timings.peak_rss_mb,
+        }
+
+    def report_for(model_id: str) -> bytes:
+        return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain)
+
+    model_id, model_path, metadata = publish_model(
+        client, settings, plan.output_dir, plan.spec.name, plan.network, fitted.booster.model_to_string(), metadata_for, report_for
+    )
+    return TrainOutcome(model_id, model_path, metadata)
