@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 NETWORK ?= ethereum
 START ?= 2024-01-01
 END ?= 2024-03-31
+NEXT ?= 2024-04-01
 DROPS ?= data/drops
-.PHONY: demo test unit fuzz install lint docs benchmark clean
+.PHONY: demo daily test unit fuzz install lint docs benchmark clean
 
 # One install: the trainer and the dbt adapter for the embedded engine come from this repository's pyproject.toml.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +28,9 @@ demo: install profiles.yml
 	$(BIN)/python -m trainer --model-type alert_scorer --network $(NETWORK)
 	$(BIN)/python -m trainer --model-type alert_ranker --network $(NETWORK)
 	$(BIN)/python -m trainer --model-type cluster_scorer --network $(NETWORK)
+	$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias champion --reason "first model"
+	$(BIN)/python -m trainer.registry promote latest --model-type alert_ranker --network $(NETWORK) --alias champion --reason "first model"
+	$(BIN)/python -m trainer.registry promote latest --model-type cluster_scorer --network $(NETWORK) --alias champion --reason "first model"
 	$(BIN)/python -m trainer.registry --latest --network $(NETWORK)
 	$(BIN)/python -m trainer.score --model-type alert_ranker --network $(NETWORK) --processing-date $(END)
 	$(BIN)/python -m trainer.score --model-type cluster_scorer --network $(NETWORK) --processing-date $(END)
@@ -34,6 +38,20 @@ demo: install profiles.yml
 
 # Two tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
 # training on the embedded engine).
+# One day of the daily loop on sample data, after `make demo`: a new drop for NEXT is ingested, the window is built
+# up to it (only the new date is recomputed in the feature families), the champion scores it and reports drift, past
+# scores are backtested against the labels known now, a challenger is trained on the longer window and offered to
+# the promotion gate (a refusal is reported and does not stop the loop).
+daily: install profiles.yml
+	$(BIN)/python -m trainer.sample_data --network $(NETWORK) --start $(NEXT) --end $(NEXT) --out data/new-drop --label-delay-days 7
+	$(BIN)/python -m trainer.ingest --network $(NETWORK) --source data/new-drop
+	$(BIN)/dbt build --vars '{network: $(NETWORK), start: $(START), end: $(NEXT)}'
+	$(BIN)/python -m trainer.score --model-type alert_scorer --network $(NETWORK) --processing-date $(NEXT)
+	$(BIN)/python -m trainer.backtest --model-type alert_scorer --network $(NETWORK) --start $(START) --end $(NEXT)
+	$(BIN)/python -m trainer --model-type alert_scorer --network $(NETWORK)
+	$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias challenger
+	-$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias champion
+
 test: install profiles.yml
 	$(BIN)/python -m pytest tests/unit
 	$(BIN)/python -m pytest tests/integration
@@ -53,4 +71,4 @@ docs: install profiles.yml
 	$(BIN)/dbt docs generate --vars '{network: $(NETWORK), start: $(START), end: $(END)}'
 
 clean:
-	rm -rf .chdb target logs trained_models $(DROPS)
+	rm -rf .chdb target logs trained_models $(DROPS) data/new-drop

@@ -24,12 +24,19 @@ def parse_args(argv: list[str] | None = None) -> TrainRequest:
     parser.add_argument("--min-per-class", type=int, default=20, help="fewest rows of each label class (default 20)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--families", help="comma-separated feature families to use (default: all), e.g. alert,network")
+    parser.add_argument(
+        "--review-capacity",
+        type=int,
+        metavar="N",
+        help="items investigators review per day, for the triage metrics (default: a tenth of a median day)",
+    )
     args = parser.parse_args(argv)
     return TrainRequest(
         model_type=args.model_type, network=args.network, start=args.start_date, end=args.end_date,
         output_dir=args.output_dir, force=args.force, tune_trials=args.tune, test_fraction=args.test_fraction,
         min_per_class=args.min_per_class, seed=args.seed,
         families=tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else (),
+        review_capacity=args.review_capacity,
     )  # fmt: skip
 
 
@@ -40,6 +47,9 @@ def main() -> None:
     print(
         f"{status} {outcome.model_id}: {stats['rows']} rows, {len(outcome.metadata['feature_names'])} features, "
         f"test AUC {metrics['test_auc']:.3f}, cv AUC {metrics['cv_auc_mean']:.3f}±{metrics['cv_auc_std']:.3f}\n"
+        f"  triage: {metrics['autoclose_at_recall_95_share']:.0%} of test items could be closed keeping 95 % of the positives; "
+        f"at {metrics['review_capacity_per_day']} reviews a day precision {metrics['precision_at_capacity']:.2f}, "
+        f"recall {metrics['recall_at_capacity']:.2f}; {metrics['tail_recall']:.0%} of positives in the bottom half of their day\n"
         f"  model:  {outcome.model_path}\n  report: {outcome.metadata['report_path']}"
     )
 

@@ -32,6 +32,11 @@ class ModelSpec:
     def output_column(self) -> str:
         return "rank" if self.is_ranker else "score"
 
+    @property
+    def primary_metric(self) -> str:
+        """The metric a challenger must not lose on to become champion (the default promotion gate)."""
+        return "test_ndcg_at_10" if self.is_ranker else "test_auc"
+
 
 MODEL_SPECS: dict[str, ModelSpec] = {
     spec.name: spec

@@ -69,3 +69,21 @@ def copy_feature_tables(client, source: str, target: str) -> None:
     ).result_rows
     for (name,) in tables:
         client.command(f"CREATE TABLE IF NOT EXISTS {target}.{name} AS {source}.{name}")
+
+
+def clone_network(client, source: str, target: str) -> None:
+    """Every table of network `source` (views left out) copied into database `target` with the same engine, its
+    `network` column (where it has one) set to `target`: a network of its own whose registry aliases no other test
+    touches."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {target}")
+    tables = client.query(
+        "SELECT t.name, countIf(c.name = 'network') > 0 FROM system.tables AS t "
+        "INNER JOIN system.columns AS c ON c.database = t.database AND c.table = t.name "
+        "WHERE t.database = {d:String} AND t.engine NOT LIKE '%View%' GROUP BY t.name",
+        parameters={"d": source},
+    ).result_rows
+    for name, has_network in tables:
+        select = f"SELECT * REPLACE ('{target}' AS network)" if has_network else "SELECT *"
+        client.command(f"DROP TABLE IF EXISTS {target}.{name}")
+        client.command(f"CREATE TABLE {target}.{name} AS {source}.{name}")
+        client.command(f"INSERT INTO {target}.{name} {select} FROM {source}.{name}")

@@ -41,7 +41,7 @@ def test_output_tables_keep_the_columns_existing_stores_hold() -> None:
         ("explain_json", "String"), ("created_at", "DateTime"),
     ]  # fmt: skip
     assert [name for name, _ in output_columns(MODEL_SPECS["alert_ranker"])] == [
-        "processing_date", "alert_id", "rank", "model_version", "created_at",
+        "processing_date", "alert_id", "rank", "score", "model_version", "created_at",
     ]  # fmt: skip
     assert [name for name, _ in output_columns(MODEL_SPECS["cluster_scorer"])] == [
         "processing_date", "cluster_id", "score", "model_version", "created_at",
@@ -75,4 +75,4 @@ def test_a_new_model_type_is_a_spec() -> None:
     cluster_ranker = replace(MODEL_SPECS["cluster_scorer"], name="cluster_ranker", objective="lambdarank", output_table="cluster_rankings")
     assert cluster_ranker.is_ranker and cluster_ranker.output_column == "rank"
     ddl = output_table_ddl(cluster_ranker)
-    assert "`cluster_rankings` (`processing_date` Date, `cluster_id` String, `rank` Int32" in ddl
+    assert "`cluster_rankings` (`processing_date` Date, `cluster_id` String, `rank` Int32, `score` Float64" in ddl

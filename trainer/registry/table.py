@@ -11,6 +11,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
+from trainer.registry.aliases import ALIASES, current_aliases
 from trainer.registry.artifacts import resolve_inside
 from trainer.store.connection import quote_identifier, table_exists
 
@@ -141,10 +142,18 @@ def list_models(
 
 
 def resolve_model(client: Client, database: str, model_type: str, network: str, model_id: str, output_dir: Path) -> Path:
-    """The model file of a registered model (`latest`: the newest of its type and network), accepted only inside the
-    output directory."""
+    """The model file of a registered model: by id, `latest` (the newest of its type and network), or an alias
+    (`champion`, `challenger`); accepted only inside the output directory."""
     rows = list_models(client, database, model_type=model_type, network=network)
-    if model_id != "latest":
+    if model_id in ALIASES:
+        holder = current_aliases(client, database).get((network, model_type, model_id))
+        if holder is None:
+            raise PipelineError(
+                f"no {model_id} {model_type} model for network {network}: promote one with "
+                f"`python -m trainer.registry promote MODEL_ID --alias {model_id}`, or use --model-id latest"
+            )
+        rows = [row for row in rows if row["model_id"] == holder]
+    elif model_id != "latest":
         rows = [row for row in rows if row["model_id"] == model_id]
     if not rows:
         wanted = "any" if model_id == "latest" else model_id

@@ -1,5 +1,5 @@
-"""`python -m trainer.score --model-type T --processing-date D [--model-id ID | --model-id latest]`: score one
-processing date with a registered model and write the scores to the model type's output table."""
+"""`python -m trainer.score --model-type T --processing-date D [--model-id champion|challenger|latest|ID]`: score one
+processing date with a registered model (the champion by default) and write the scores to the type's output table."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from trainer.arguments import iso_date
 from trainer.cli import run_cli
 from trainer.model_types import MODEL_TYPES, model_spec
+from trainer.monitor.distributions import PSI_DRIFT, PSI_WATCH
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
 from trainer.score.scoring import score_date
 
@@ -17,12 +18,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m trainer.score", description="Score one processing date with a registered model.")
     parser.add_argument("--model-type", required=True, choices=MODEL_TYPES)
     parser.add_argument("--processing-date", required=True, type=iso_date, help="YYYY-MM-DD")
-    parser.add_argument("--model-id", default="latest", help="a registered model id, or latest (default)")
+    parser.add_argument("--model-id", default="champion", help="champion (default), challenger, latest, or a registered model id")
     parser.add_argument("--network", help="default: the dbt project's network var")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
+    parser.add_argument("--no-drift", action="store_true", help="skip the drift of the batch against the training distributions")
     args = parser.parse_args()
-    outcome = score_date(args.model_type, args.processing_date, args.network, args.model_id, args.output_dir)
+    outcome = score_date(args.model_type, args.processing_date, args.network, args.model_id, args.output_dir, drift=not args.no_drift)
     print(f"{outcome.rows} rows written to {outcome.table} by {outcome.model_version} (batch {outcome.batch_id})")
+    if outcome.drift:
+        shown = [row for row in outcome.drift if row["level"] != "ok"][:10] or outcome.drift[:3]
+        print(f"drift against training (PSI; watch from {PSI_WATCH}, drift from {PSI_DRIFT}):")
+        for row in shown:
+            print(f"  {row['feature']:<40} {row['family']:<12} {row['psi']:>7.3f}  {row['level']}")
     key = model_spec(args.model_type).key_column
     for position, row in enumerate(outcome.top, start=1):
         reasons = ", ".join(f"{r['feature']} ({r['family']}, {r['contribution']:+.2f})" for r in row["reasons"])

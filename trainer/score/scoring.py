@@ -28,6 +28,8 @@ from trainer.arguments import resolve_network
 from trainer.errors import PipelineError
 from trainer.features.contract import FeatureContract, check_table, load_contract
 from trainer.model_types import ModelSpec, model_spec
+from trainer.monitor.distributions import PSI_DRIFT
+from trainer.monitor.drift import write_drift
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, check_contract, load_model
 from trainer.registry.table import resolve_model
 from trainer.score.explain import explanations
@@ -48,6 +50,7 @@ class ScoringOutcome:
     rows: int
     latency_ms: dict[str, int] = field(default_factory=dict)
     top: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # PSI per feature and for the score, most drifted first
 
 
 @dataclass
@@ -88,18 +91,20 @@ def score_date(
     model_type: str,
     processing_date: date,
     network: str | None = None,
-    model_id: str = "latest",
+    model_id: str = "champion",
     output_dir: Path = DEFAULT_OUTPUT_DIR,
     client: Client | None = None,
     settings: StoreSettings | None = None,
+    drift: bool = True,
 ) -> ScoringOutcome:
-    """Score every row of one processing date with a registered model (`latest`, or a model id)."""
+    """Score every row of one processing date with a registered model: the champion by default, or `challenger`,
+    `latest` or a model id; then write the batch's drift against the training distributions (unless `drift` is off)."""
     spec = model_spec(model_type)
     network = resolve_network(network)
     settings = settings or load_store_settings()
     if client is None:
         with connect(settings) as own_client:  # closed on return: the embedded engine then exits at once
-            return score_date(model_type, processing_date, network, model_id, output_dir, own_client, settings)
+            return score_date(model_type, processing_date, network, model_id, output_dir, own_client, settings, drift)
     ensure_scoring_tables(client, network)
     batch = Batch(client, network, spec, processing_date)
     try:
@@ -115,6 +120,8 @@ def score_date(
         write_scores(client, network, spec, output, processing_date, metadata["model_id"])
         batch.lap("write")
         batch.values["output_rows"] = output.num_rows
+        drifts = batch_drift(client, network, spec, metadata, contract, processing_date) if drift else []
+        batch.lap("drift")
     except BaseException as error:
         # Every failure leaves a FAILED batch row; expected ones surface as one line, bugs keep their traceback.
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -123,12 +130,19 @@ def score_date(
             raise PipelineError(f"scoring {processing_date} failed: {message}") from None
         raise
     batch.record("COMPLETED")
-    outcome = ScoringOutcome(batch.values["batch_id"], metadata["model_id"], spec.output_table, output.num_rows, batch.latency)
+    outcome = ScoringOutcome(
+        batch.values["batch_id"], metadata["model_id"], spec.output_table, output.num_rows, batch.latency, drift=drifts
+    )
     if spec.explains:
         outcome.top = top_scores(spec, data, score, output)
     logger.bind(
         network=network, model_version=outcome.model_version, processing_date=str(processing_date), rows=outcome.rows, **batch.latency
     ).info(f"scores written to {spec.output_table}")
+    drifted = [row for row in drifts if row["level"] == "drift"]
+    if drifted:
+        logger.bind(processing_date=str(processing_date), features=", ".join(row["feature"] for row in drifted[:10])).warning(
+            f"{len(drifted)} of {len(drifts)} distributions drifted from training (PSI >= {PSI_DRIFT})"
+        )
     return outcome
 
 
@@ -171,8 +185,8 @@ def score_rows(
     score: np.ndarray,
     batch: Batch,
 ) -> pa.Table:
-    """The output rows in the column order of the spec's output table: a ranker's scores become ranks within the
-    date (1 = review first); an explaining type adds each score's top feature contributions."""
+    """The output rows in the column order of the spec's output table: a ranker's rows also carry their rank within
+    the date (1 = review first); an explaining type adds each score's top feature contributions."""
     created_at = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     columns: dict[str, Any] = {"processing_date": pa.array([data.processing_date] * len(data.keys), pa.date32())}
     columns[spec.key_column] = data.keys
@@ -180,8 +194,7 @@ def score_rows(
         rank = np.empty(score.size, dtype=np.int32)
         rank[np.argsort(-score, kind="stable")] = np.arange(1, score.size + 1, dtype=np.int32)
         columns["rank"] = pa.array(rank)
-    else:
-        columns["score"] = pa.array(score, pa.float64())
+    columns["score"] = pa.array(score, pa.float64())
     columns["model_version"] = pa.array([metadata["model_id"]] * score.size, pa.string())
     if spec.explains:
         families_by_name = {f["name"]: f["family"] for f in metadata["feature_contract"]["features"]}
@@ -198,6 +211,19 @@ def write_scores(client: Client, network: str, spec: ModelSpec, output: pa.Table
         client.insert_arrow(f"{network}.{stage}", output)
         partition = {"day": (processing_date, "Date"), "version": (model_version, "String")}
         swap_partition(client, network, spec.output_table, stage, partition, empty=False)
+
+
+def batch_drift(
+    client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], contract: FeatureContract, processing_date: date
+) -> list[dict[str, Any]]:
+    """The batch's drift rows. The scores are already written and valid, so a drift failure is reported as an error
+    line and leaves the batch COMPLETED, without drift rows for it."""
+    try:
+        return write_drift(client, network, spec, metadata, contract, processing_date)
+    except ClickHouseError as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        logger.bind(processing_date=str(processing_date), model_version=metadata["model_id"]).error(f"drift not computed: {message}")
+        return []
 
 
 def top_scores(spec: ModelSpec, data: ScoringData, score: np.ndarray, output: pa.Table, count: int = 10) -> list[dict[str, Any]]:

@@ -9,22 +9,17 @@ from __future__ import annotations
 from clickhouse_connect.driver.client import Client
 
 from trainer.model_types import MODEL_SPECS, ModelSpec
-from trainer.store.connection import apply_ddl, quote_identifier, sql_statements
+from trainer.store.connection import apply_ddl, qualified_name, quote_identifier, sql_statements
 
 
 def output_columns(spec: ModelSpec) -> list[tuple[str, str]]:
-    """The output table's columns and ClickHouse types: the date, the key, the score (or the rank), the model,
-    the top contributions where the type explains its scores, and when the row was written."""
-    value = ("rank", "Int32") if spec.is_ranker else ("score", "Float64")
+    """The output table's columns and ClickHouse types: the date, the key, the rank within the date (rankers), the
+    score (a ranker's raw score: its auto-close thresholds are in these units), the model, the top contributions
+    where the type explains its scores, and when the row was written."""
+    values = [("rank", "Int32"), ("score", "Float64")] if spec.is_ranker else [("score", "Float64")]
     explain = [("explain_json", "String")] if spec.explains else []
-    return [
-        ("processing_date", "Date"),
-        (spec.key_column, "String"),
-        value,
-        ("model_version", "String"),
-        *explain,
-        ("created_at", "DateTime"),
-    ]
+    key = (spec.key_column, "String")
+    return [("processing_date", "Date"), key, *values, ("model_version", "String"), *explain, ("created_at", "DateTime")]
 
 
 def output_table_ddl(spec: ModelSpec) -> str:
@@ -41,3 +36,7 @@ def ensure_scoring_tables(client: Client, network: str) -> None:
     """Every model type's output table and batch_metadata in the network's database; existing ones are kept."""
     statements = [output_table_ddl(spec) for spec in MODEL_SPECS.values()]
     apply_ddl(client, network, statements + sql_statements("trainer.score", "batch_metadata.sql"))
+    for spec in MODEL_SPECS.values():
+        # Stores made before rankers wrote their raw score gain the column (empty for older rows).
+        if spec.is_ranker:
+            client.command(f"ALTER TABLE {qualified_name(network, spec.output_table)} ADD COLUMN IF NOT EXISTS score Float64 AFTER `rank`")

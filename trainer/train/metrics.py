@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, ndcg_score, precision_recall_curve, roc_auc_score
+
+from trainer.model_types import ModelSpec
+from trainer.train.split import group_sizes
+from trainer.train.triage import triage_metrics
 
 
 def review_budgets(rows: int) -> dict[str, int]:
@@ -68,3 +74,23 @@ def ranking_metrics(grade: np.ndarray, score: np.ndarray, sizes: np.ndarray) -> 
         "test_ndcg_at_50": float(np.mean(ndcg50)) if ndcg50 else 0.0,
         "test_map": float(np.mean(average_precisions)) if average_precisions else 0.0,
     }
+
+
+def window_metrics(
+    spec: ModelSpec,
+    label: np.ndarray,
+    grade: np.ndarray,
+    score: np.ndarray,
+    processing_date: np.ndarray,
+    threshold: float | None,
+    review_capacity: int | None,
+) -> dict[str, Any]:
+    """Every metric of a model on a scored window of its training table, rows sorted by date: the type's own
+    (binary metrics at `threshold`, or ranking metrics per date) and the triage figures. Training and the promotion
+    gate both judge models with it."""
+    if spec.is_ranker:
+        metrics: dict[str, Any] = ranking_metrics(grade, score, group_sizes(processing_date))
+        metrics["test_auc"] = auc_or_half(label, score)
+    else:
+        metrics = binary_metrics(label, score, 0.5 if threshold is None else threshold)
+    return metrics | triage_metrics(label, score, processing_date, review_capacity)

@@ -21,6 +21,7 @@ from trainer.arguments import check_at_least, check_fraction, check_window, reso
 from trainer.errors import PipelineError
 from trainer.features.contract import FeatureContract, check_table, load_contract
 from trainer.model_types import ModelSpec, model_spec
+from trainer.monitor.distributions import training_distributions
 from trainer.registry import table as registry
 from trainer.registry.artifacts import ensure_writable
 from trainer.registry.publish import publish_model
@@ -29,9 +30,9 @@ from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train import modeling
 from trainer.train.extract import TrainingData, extract_rows, fingerprint, table_window, window_parameters
 from trainer.train.labels import LabelMaturity, label_maturity
-from trainer.train.metrics import auc_or_half, best_f1_threshold, binary_metrics, ranking_metrics
+from trainer.train.metrics import best_f1_threshold, window_metrics
 from trainer.train.report import gain_by_family, render_report
-from trainer.train.split import Holdout, check_classes, group_sizes, plan_holdout
+from trainer.train.split import Holdout, check_classes, plan_holdout
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
 
@@ -49,6 +50,7 @@ class TrainRequest:
     seed: int = 42
     families: tuple[str, ...] = ()  # empty: every family of the contract
     excluded_features: tuple[str, ...] = ()  # features of the contract left out (ablations)
+    review_capacity: int | None = None  # items reviewed per day for the triage metrics; None: a tenth of a median day
 
 
 @dataclass
@@ -83,6 +85,7 @@ class FittedModel:
     tuning: dict[str, Any] | None
     train_label: np.ndarray
     train_positive_rate: float
+    distributions: dict[str, dict[str, object]]  # per feature and for the score, the training bins (drift reference)
 
 
 def train_model(request: TrainRequest, client: Client | None = None, settings: StoreSettings | None = None) -> TrainOutcome:
@@ -92,6 +95,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     check_window(request.start, request.end)
     check_at_least("min-per-class", request.min_per_class, 1)
     check_fraction("test fraction", request.test_fraction)
+    if request.review_capacity is not None:
+        check_at_least("review capacity", request.review_capacity, 1)
     output_dir = ensure_writable(request.output_dir)
     settings = settings or load_store_settings()
     if client is None:
@@ -110,7 +115,7 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     )
     fitted = fit(train, request, plan, timings)
     evaluation_started = time.perf_counter()
-    score, metrics = evaluate(fitted, test, plan)
+    score, metrics = evaluate(fitted, test, plan, request.review_capacity)
     outcome = publish(client, settings, request, plan, fitted, test, score, metrics, timings, evaluation_started)
     log.bind(model_id=outcome.model_id, test_auc=round(metrics["test_auc"], 4), path=str(outcome.model_path)).info(
         "model trained and registered"
@@ -177,7 +182,7 @@ def _config_key(
         "data": data_fingerprint, "contract": contract.fingerprint(), "tune": request.tune_trials,
         "test_fraction": request.test_fraction, "families": sorted(request.families),
         "excluded_features": sorted(request.excluded_features), "min_per_class": request.min_per_class, "seed": request.seed,
-        "params": modeling.base_params(spec, request.seed), "version": __version__,
+        "params": modeling.base_params(spec, request.seed), "version": __version__, "review_capacity": request.review_capacity,
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -222,23 +227,25 @@ def fit(train: TrainingData, request: TrainRequest, plan: TrainingPlan, timings:
         cv = modeling.cross_validate(train, binned, plan.spec, params)
     log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
     train_label, train_positive_rate = train.label, float(train.label.mean())
+    # The drift reference: the training rows' features, and their out-of-fold scores (in-sample scores would flatter).
+    distributions = training_distributions(train.features, train.feature_names, cv.out_of_fold)
     del train  # the final fit trains on the bins the cross-validation used, not on the float matrix
     with timings.phase("final_fit"):
         booster = modeling.fit(binned, params, cv.rounds)
-    return FittedModel(booster, params, cv, tuning, train_label, train_positive_rate)
+    return FittedModel(booster, params, cv, tuning, train_label, train_positive_rate, distributions)
 
 
-def evaluate(fitted: FittedModel, test: TrainingData, plan: TrainingPlan) -> tuple[np.ndarray, dict[str, float]]:
+def evaluate(fitted: FittedModel, test: TrainingData, plan: TrainingPlan, review_capacity: int | None) -> tuple[np.ndarray, dict[str, Any]]:
     """Score the out-of-time, entity-disjoint test rows. Binary types are judged at the threshold chosen on the
-    out-of-fold scores of the training part (never on the test rows); rankers by NDCG and MAP per processing date."""
+    out-of-fold scores of the training part (never on the test rows); rankers by NDCG and MAP per processing date;
+    both by the triage figures investigators decide by (auto-close at fixed recall, the queue at the daily review
+    capacity, positives buried in the bottom half of their day)."""
     score = fitted.booster.predict(test.features)
     cv = fitted.cv
+    threshold = None if plan.spec.is_ranker else best_f1_threshold(fitted.train_label, cv.out_of_fold)
+    metrics = window_metrics(plan.spec, test.label, test.grade, score, test.processing_date, threshold, review_capacity)
     if plan.spec.is_ranker:
-        metrics = ranking_metrics(test.grade, score, group_sizes(test.processing_date))
-        metrics["test_auc"] = auc_or_half(test.label, score)
         metrics["cv_ndcg_mean"], metrics["cv_ndcg_std"] = float(np.mean(cv.fold_scores)), float(np.std(cv.fold_scores))
-    else:
-        metrics = binary_metrics(test.label, score, best_f1_threshold(fitted.train_label, cv.out_of_fold))
     metrics["cv_auc_mean"], metrics["cv_auc_std"] = float(np.mean(cv.fold_aucs)), float(np.std(cv.fold_aucs))
     return score, metrics
 
@@ -251,7 +258,7 @@ def publish(
     fitted: FittedModel,
     test: TrainingData,
     score: np.ndarray,
-    metrics: dict[str, float],
+    metrics: dict[str, Any],
     timings: PhaseTimer,
     evaluation_started: float,
 ) -> TrainOutcome:
@@ -292,6 +299,7 @@ def publish(
             "num_trees": fitted.booster.num_trees(),
             "feature_contract": {"table": contract.table, "fingerprint": contract.fingerprint(), "features": contract.to_json()},
             "gain_by_family": family_gain,
+            "training_distributions": fitted.distributions,
             "dbt_models": contract.producers,
             "tuning": fitted.tuning,
             "config_key": plan.config_key,
@@ -303,7 +311,7 @@ def publish(
         }
 
     def report_for(model_id: str) -> bytes:
-        return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain)
+        return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain, metrics)
 
     model_id, model_path, metadata = publish_model(
         client, settings, plan.output_dir, plan.spec.name, plan.network, fitted.booster.model_to_string(), metadata_for, report_for

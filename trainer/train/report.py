@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -11,13 +12,14 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 
-def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_family: dict[str, float]) -> bytes:
-    """ROC, precision-recall, precision@k, calibration and gain by feature family, as PNG bytes."""
+def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_family: dict[str, float], metrics: dict[str, Any]) -> bytes:
+    """ROC, precision-recall, precision@k, calibration, gain by feature family and the triage trade-off, as PNG
+    bytes."""
     figure = Figure(figsize=(15, 9))  # no pyplot: no global figure state, no GUI backend
     axes = figure.subplots(2, 3)
     figure.suptitle(title)
     has_both = 0 < label.sum() < label.size
-    roc, pr, at_k, calibration, importance, _ = axes.flat
+    roc, pr, at_k, calibration, importance, triage = axes.flat
     if has_both:
         fpr, tpr, _ = roc_curve(label, score)
         roc.plot(fpr, tpr)
@@ -47,7 +49,7 @@ def render_report(title: str, label: np.ndarray, score: np.ndarray, gain_by_fami
     families = sorted(gain_by_family, key=gain_by_family.get)
     importance.barh(families, [gain_by_family[f] for f in families])
     importance.set(title="Gain by feature family", xlabel="share of total gain")
-    axes.flat[5].axis("off")
+    _triage_panel(triage, label, score, metrics)
     # Fixed margins: the layout never changes, and tight_layout would recompute it on every report.
     figure.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.91, wspace=0.35, hspace=0.35)
     buffer = io.BytesIO()
@@ -61,3 +63,29 @@ def gain_by_family(feature_names: list[str], gains: np.ndarray, families: dict[s
     for name, gain in zip(feature_names, gains, strict=True):
         grouped[families[name]] += float(gain) / total
     return dict(grouped)
+
+
+def _triage_panel(axis: Any, label: np.ndarray, score: np.ndarray, metrics: dict[str, Any]) -> None:
+    """Share of items that could be closed unreviewed against the share of positives kept, with the 95 % and 99 %
+    points, and the daily-capacity figures in the title."""
+    positives = label.sum()
+    if positives:
+        order = np.argsort(-score, kind="stable")
+        kept = np.cumsum(label[order]) / positives  # reviewing the top k keeps this share of the positives
+        closed = 1 - np.arange(1, label.size + 1) / label.size  # and closes the rest
+        axis.plot(kept, closed)
+        for recall in (95, 99):
+            share = metrics.get(f"autoclose_at_recall_{recall}_share")
+            if share is not None:
+                axis.plot([recall / 100], [share], marker="o", color="black")
+                axis.annotate(f"{recall} %: close {share:.0%}", (recall / 100, share), textcoords="offset points", xytext=(-90, 8))
+    axis.set(
+        title=(
+            f"Triage (test): at {metrics.get('review_capacity_per_day')} a day P {metrics.get('precision_at_capacity', 0):.2f} "
+            f"R {metrics.get('recall_at_capacity', 0):.2f}, tail {metrics.get('tail_recall', 0):.0%}"
+        ),
+        xlabel="share of positives kept (reviewed)",
+        ylabel="share of items closed unreviewed",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+    )

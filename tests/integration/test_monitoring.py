@@ -1,0 +1,141 @@
+"""Monitoring in ClickHouse: drift rows for every feature of a scoring batch (a shifted feature detected, an
+unshifted one not), and a backtest of scores whose labels arrive after them."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from tests.integration.support import clone_network, dbt_vars, run_dbt
+from trainer.features.contract import load_contract
+from trainer.ingest import ingest
+from trainer.model_types import model_spec
+from trainer.monitor.backtest import backtest
+from trainer.monitor.distributions import SCORE, Distribution, bin_index, psi
+from trainer.registry.artifacts import load_model
+from trainer.sample_data import generate_drops
+from trainer.score import score_date
+from trainer.score.scoring import extract_date
+from trainer.train.pipeline import TrainRequest, train_model
+
+DAY = date(2024, 3, 31)
+SCORER = model_spec("alert_scorer")
+
+
+def drift_rows(client, network: str, version: str) -> dict[str, dict]:
+    result = client.query(
+        f"SELECT feature, psi, level, rows, expected_shares, actual_shares FROM {network}.feature_drift "
+        "WHERE processing_date = {d:Date} AND model_version = {v:String}",
+        parameters={"d": DAY, "v": version},
+    )
+    return {row[0]: dict(zip(result.column_names, row, strict=True)) for row in result.result_rows}
+
+
+@pytest.fixture(scope="module")
+def drifted(ethereum, client, tmp_path_factory) -> dict:
+    """A network of its own with a trained alert_scorer, scored on DAY before and after one feature is shifted."""
+    clone_network(client, "ethereum", "drifted")
+    output_dir = tmp_path_factory.mktemp("drift_models")
+    model = train_model(TrainRequest("alert_scorer", network="drifted", output_dir=output_dir), client=client)
+    before = score_date("alert_scorer", DAY, "drifted", model.model_id, output_dir, client=client)
+    return {"model": model, "output_dir": output_dir, "before": before, "before_rows": drift_rows(client, "drifted", model.model_id)}
+
+
+def test_every_feature_and_the_score_get_a_drift_row_equal_to_a_numpy_recomputation(drifted, client) -> None:
+    model, rows = drifted["model"], drifted["before_rows"]
+    contract = load_contract(SCORER, client, "drifted", table="scoring_alerts")
+    assert set(rows) == {*contract.names, SCORE}
+    assert drifted["before"].drift and drifted["before"].drift[0]["psi"] == max(row["psi"] for row in rows.values())
+    data = extract_date(client, "drifted", SCORER, contract, DAY)
+    distributions = model.metadata["training_distributions"]
+    for j, name in enumerate(contract.names):
+        distribution = Distribution(**distributions[name])
+        counts = np.bincount(
+            bin_index(data.features[:, j], distribution.edges, distribution.low, distribution.high), minlength=len(distribution.shares)
+        )
+        assert rows[name]["actual_shares"] == pytest.approx((counts / counts.sum()).tolist()), name
+        assert rows[name]["psi"] == pytest.approx(psi(distribution.shares, rows[name]["actual_shares"])), name
+        assert rows[name]["rows"] == len(data.keys)
+    booster, _ = load_model(model.model_path)
+    score = Distribution(**distributions[SCORE])
+    counts = np.bincount(bin_index(booster.predict(data.features), score.edges, score.low, score.high), minlength=len(score.shares))
+    assert rows[SCORE]["actual_shares"] == pytest.approx((counts / counts.sum()).tolist())
+
+
+def test_a_shifted_feature_is_detected_and_an_unshifted_one_is_not(drifted, client) -> None:
+    model, before = drifted["model"], drifted["before_rows"]
+    shifted = "log_volume_usd"
+    # With 80 alerts a day PSI is noisy (about (bins - 1) / rows without any drift): the unshifted witness is the
+    # first feature the unshifted day shows as ok.
+    steady = next(name for name, row in sorted(before.items()) if row["level"] == "ok" and name not in (shifted, SCORE))
+    assert before[shifted]["level"] != "drift"
+    client.command(
+        f"ALTER TABLE drifted.scoring_alerts UPDATE {shifted} = {shifted} + 5 WHERE processing_date = {{d:Date}} "
+        "SETTINGS mutations_sync = 1",
+        parameters={"d": DAY},
+    )
+    after = score_date("alert_scorer", DAY, "drifted", model.model_id, drifted["output_dir"], client=client)
+    rows = drift_rows(client, "drifted", model.model_id)
+    assert rows[shifted]["level"] == "drift" and rows[shifted]["psi"] > 1.0
+    assert rows[steady]["psi"] == pytest.approx(before[steady]["psi"]) and rows[steady]["level"] == "ok"
+    unchanged = [name for name in rows if name not in (shifted, SCORE) and rows[name]["psi"] != pytest.approx(before[name]["psi"])]
+    assert not unchanged, "only the shifted feature (and the score) moved"
+    assert [row["psi"] for row in after.drift] == sorted((row["psi"] for row in after.drift), reverse=True), "the most drifted first"
+    assert len(rows) == len(before), "re-scoring the date replaced its drift rows"
+
+
+def test_backtest_of_scores_whose_labels_arrive_later(client, test_root: Path, tmp_path: Path) -> None:
+    """Scores of late February, while their labels are immature; then March's drops bring the labels."""
+    network, start, end, cut = "latelabels", date(2024, 1, 1), date(2024, 3, 31), date(2024, 2, 29)
+    drops = test_root / "drops_latelabels"
+    generate_drops(network, start, end, drops, seed=11, alerts_per_day=60, label_delay_days=7)
+    early = tmp_path / "early"
+    for day_dir in sorted((drops / network).iterdir()):
+        if date.fromisoformat(day_dir.name) <= cut:
+            shutil.copytree(day_dir, early / network / day_dir.name)
+    ingest(client, network, early)
+    ok, log = run_dbt("build", "--vars", dbt_vars(network, start, cut, min_per_class=5))
+    assert ok, log[-3000:]
+    output_dir = tmp_path / "models"
+    model = train_model(TrainRequest("alert_scorer", network=network, output_dir=output_dir, min_per_class=5), client=client)
+    scored_days = [date(2024, 2, 20), date(2024, 2, 21), date(2024, 2, 22)]
+    for day in scored_days:
+        score_date("alert_scorer", day, network, model.model_id, output_dir, client=client)
+
+    results = backtest(client, "aml", SCORER, network, scored_days[0], scored_days[-1], output_dir)
+    assert results == {model.model_id: []}, "labels within the 14-day horizon are not mature yet: nothing to realize"
+
+    ingest(client, network, drops)
+    ok, log = run_dbt("build", "--vars", dbt_vars(network, start, end, min_per_class=5))
+    assert ok, log[-3000:]
+    days = backtest(client, "aml", SCORER, network, scored_days[0], scored_days[-1], output_dir, model_id=model.model_id, capacity=5)[
+        model.model_id
+    ]
+    assert [day.processing_date for day in days] == scored_days
+    assert (output_dir / f"{model.model_id}_backtest.png").stat().st_size > 0
+
+    threshold = model.metadata["metrics"]["autoclose_at_recall_95_threshold"]
+    for day in days:
+        joined = client.query(
+            f"SELECT s.score, l.label FROM {network}.alert_scores AS s INNER JOIN {network}.int_alert_labels AS l "
+            "ON s.processing_date = l.processing_date AND s.alert_id = l.alert_id "
+            "WHERE s.processing_date = {d:Date} AND s.model_version = {v:String} AND l.label_is_mature = 1",
+            parameters={"d": day.processing_date, "v": model.model_id},
+        ).result_rows
+        score = np.array([row[0] for row in joined])
+        label = np.array([row[1] for row in joined])
+        top = label[np.argsort(-score, kind="stable")[:5]]
+        assert (day.labelled, day.positives, day.scored) == (len(label), int(label.sum()), 60)
+        assert day.auc == pytest.approx(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else day.auc is None
+        assert day.precision_at_capacity == pytest.approx(top.mean())
+        assert day.recall_at_capacity == pytest.approx(top.sum() / label.sum())
+        assert day.positives_below_threshold == pytest.approx(float((score[label == 1] < threshold).mean()))
+    stored = client.command(
+        f"SELECT count() FROM {network}.backtest_results FINAL WHERE model_version = {{v:String}}", parameters={"v": model.model_id}
+    )
+    assert stored == len(scored_days)
