@@ -262,3 +262,24 @@ def test_table_changed_during_extraction_fails_and_writes_nothing(ethereum, clie
     finally:
         client.command("DROP DATABASE IF EXISTS changing")
     assert not any(tmp_path.iterdir()) and len(list_models(client, REGISTRY_DB)) == before
+
+
+@pytest.mark.parametrize("model_type", ["alert_scorer", "alert_ranker", "cluster_scorer"])
+def test_model_card_beside_the_model_matches_its_metadata(trained, model_type: str) -> None:
+    outcome = trained[model_type]
+    metadata = outcome.metadata
+    card = outcome.model_path.with_suffix(".md").read_text()
+    assert card == metadata["model_card"], "the card's file and the metadata carry the same text"
+    sections = [line for line in card.splitlines() if line.startswith("## ")]
+    assert sections == [
+        "## Purpose", "## Training data", "## Features", "## Evaluation", "## Leakage guard", "## Known limitations", "## Reproduce",
+    ]  # fmt: skip
+    stats, metrics = metadata["data_stats"], metadata["metrics"]
+    assert f"`{stats['fingerprint']}`" in card and f"{stats['train_rows']} training, {stats['test_rows']} test" in card
+    assert f"| `test_auc` | {metrics['test_auc']:.4f} |" in card and "| `autoclose_at_recall_95_share` |" in card
+    assert all(f"| `{name}` |" in card for name in metadata["feature_names"]), "every feature is listed with its meaning"
+    assert metadata["leakage_guard"]["training_rows_sharing_a_test_address"] == 0
+    assert metadata["leakage_guard"]["training_ends_before_test"] and not metadata["leakage_guard"]["label_columns_among_features"]
+    assert "Training rows sharing an address with a test row: 0 (must be 0)." in card
+    assert metadata["command"] in card and metadata["command"].startswith(f"python -m trainer --model-type {model_type} --network ethereum")
+    assert {"lightgbm", "dbt-core", "clickhouse", "python"} <= set(metadata["environment"])

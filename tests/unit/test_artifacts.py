@@ -24,7 +24,7 @@ from trainer.registry.artifacts import (
 
 
 def files(directory: Path, stem: str = "alert_scorer_v1_20250101_000000") -> Artifacts:
-    return Artifacts(directory / f"{stem}.txt", directory / f"{stem}.json", directory / f"{stem}.png")
+    return Artifacts.of(directory, stem)
 
 
 def small_model() -> lgb.Booster:
@@ -35,9 +35,9 @@ def small_model() -> lgb.Booster:
     return lgb.train({"objective": "binary", "verbosity": -1, "num_threads": 1, "seed": 1}, data, num_boost_round=3)
 
 
-def test_three_files_are_written_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_four_files_are_written_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     written = files(tmp_path)
-    write_artifacts(written, "model", {"model_id": "m"}, b"png")
+    write_artifacts(written, "model", {"model_id": "m"}, b"png", "# card")
     assert all(path.is_file() for path in written.all()) and not leftover_temporaries(tmp_path)
     assert json.loads(written.metadata_path.read_text()) == {"model_id": "m"}
 
@@ -52,7 +52,7 @@ def test_three_files_are_written_or_none(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(artifacts, "_temporary_copy", fail_on_third)
     with pytest.raises(OSError, match="disk full"):
-        write_artifacts(failing, "model", {"model_id": "m2"}, b"png")
+        write_artifacts(failing, "model", {"model_id": "m2"}, b"png", "# card")
     assert not any(path.exists() for path in failing.all()) and not leftover_temporaries(tmp_path)
     assert set(artifacts_on_disk(tmp_path)) == {"alert_scorer_v1_20250101_000000"}
 

@@ -26,8 +26,17 @@ class Artifacts:
     model_path: Path
     metadata_path: Path
     report_path: Path
+    card_path: Path  # the model card (Markdown); optional for completeness: models from before cards have none
 
-    def all(self) -> tuple[Path, Path, Path]:
+    @classmethod
+    def of(cls, directory: Path, stem: str) -> Artifacts:
+        return cls(directory / f"{stem}.txt", directory / f"{stem}.json", directory / f"{stem}.png", directory / f"{stem}.md")
+
+    def all(self) -> tuple[Path, Path, Path, Path]:
+        return (self.model_path, self.metadata_path, self.report_path, self.card_path)
+
+    def required(self) -> tuple[Path, Path, Path]:
+        """The files without which a model is incomplete."""
         return (self.model_path, self.metadata_path, self.report_path)
 
 
@@ -60,12 +69,13 @@ def _temporary_copy(path: Path, data: bytes) -> Path:
     return Path(temporary)
 
 
-def write_artifacts(artifacts: Artifacts, model_text: str, metadata: dict[str, Any], report_png: bytes) -> None:
-    """Write the three files under temporary names, then rename them into place; on any failure none remain."""
+def write_artifacts(artifacts: Artifacts, model_text: str, metadata: dict[str, Any], report_png: bytes, card: str) -> None:
+    """Write the four files under temporary names, then rename them into place; on any failure none remain."""
     payloads = {
         artifacts.model_path: model_text.encode(),
         artifacts.metadata_path: json.dumps(metadata, indent=2, sort_keys=True).encode(),
         artifacts.report_path: report_png,
+        artifacts.card_path: card.encode(),
     }
     temporaries: dict[Path, Path] = {}
     try:
@@ -80,7 +90,7 @@ def write_artifacts(artifacts: Artifacts, model_text: str, metadata: dict[str, A
         raise
 
 
-ARTIFACT_NAME = re.compile(r"^(?P<stem>(?P<model_type>[a-z_]+)_v(?P<version>\d+)_(?P<timestamp>\d{8}_\d{6}))\.(txt|json|png)$")
+ARTIFACT_NAME = re.compile(r"^(?P<stem>(?P<model_type>[a-z_]+)_v(?P<version>\d+)_(?P<timestamp>\d{8}_\d{6}))\.(txt|json|png|md)$")
 
 
 @contextmanager
@@ -101,7 +111,7 @@ def artifacts_on_disk(directory: Path) -> dict[str, Artifacts]:
         match = ARTIFACT_NAME.match(path.name)
         if match:
             stem = match.group("stem")
-            found[stem] = Artifacts(directory / f"{stem}.txt", directory / f"{stem}.json", directory / f"{stem}.png")
+            found[stem] = Artifacts.of(directory, stem)
     return found
 
 

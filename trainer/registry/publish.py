@@ -38,17 +38,20 @@ def publish_model(
     model_text: str,
     metadata_for: Callable[[str, int, str, Path], dict[str, Any]],
     report_for: Callable[[str], bytes],
+    card_for: Callable[[dict[str, Any]], str],
 ) -> tuple[str, Path, dict[str, Any]]:
-    """Allocate the next version, write model, metadata (metadata_for(model_id, version, created_at, report_path))
-    and report (report_for(model_id)), and register the model. Returns its id, model path and metadata."""
+    """Allocate the next version, write model, metadata (metadata_for(model_id, version, created_at, report_path)),
+    report (report_for(model_id)) and model card (card_for(metadata), also kept in the metadata as `model_card`),
+    and register the model. Returns its id, model path and metadata."""
     with output_dir_lock(output_dir):
         recover_orphans(client, settings, output_dir)
         version = registry.next_version(client, settings.registry_database, model_type, network)
         created_at = datetime.now(UTC)
         stem = artifact_stem(model_type, version, created_at.strftime("%Y%m%d_%H%M%S"))
-        artifacts = Artifacts(output_dir / f"{stem}.txt", output_dir / f"{stem}.json", output_dir / f"{stem}.png")
+        artifacts = Artifacts.of(output_dir, stem)
         metadata = metadata_for(stem, version, created_at.isoformat(), artifacts.report_path)
-        write_artifacts(artifacts, model_text, metadata, report_for(stem))
+        metadata["model_card"] = card = card_for(metadata)
+        write_artifacts(artifacts, model_text, metadata, report_for(stem), card)
         try:
             registry.insert(client, settings.registry_database, registry.row_from_metadata(metadata, artifacts.model_path))
         except BaseException:
@@ -71,7 +74,7 @@ def recover_orphans(client: Client, settings: StoreSettings, output_dir: Path) -
     for model_id, artifacts in artifacts_on_disk(output_dir).items():
         if model_id in registered:
             continue
-        complete = all(path.is_file() for path in artifacts.all())
+        complete = all(path.is_file() for path in artifacts.required())
         metadata = None
         if complete:
             try:

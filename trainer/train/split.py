@@ -101,6 +101,22 @@ def plan_holdout(client: Client, table: str, parameters: dict[str, Any], test_fr
     )
 
 
+def leakage_guard(client: Client, table: str, holdout: Holdout, feature_names: list[str], label_columns: set[str]) -> dict[str, Any]:
+    """The split checked after planning, in SQL, for the model card: training rows sharing an address with a test
+    row (0 by construction), whether the last training date lies before the first test date, and label columns
+    among the features (none by construction: the contract leaves out what the mart's yml lists)."""
+    where = holdout.where("train", table)
+    test_addresses = TEST_ADDRESSES.replace("{table}", table)
+    shared, last_training = client.query(
+        f"SELECT countIf(address IN ({test_addresses})), max(processing_date) FROM {table} WHERE {where}", parameters=holdout.parameters
+    ).result_rows[0]
+    return {
+        "training_rows_sharing_a_test_address": int(shared),
+        "training_ends_before_test": bool(last_training < holdout.test_start),
+        "label_columns_among_features": sorted(set(feature_names) & label_columns),
+    }
+
+
 def first_test_date(dates: list[date], test_fraction: float) -> date:
     """The first of the last `test_fraction` of the window's distinct dates, sorted ascending: at least one date is
     held out, and rounding decides between two counts (10 dates at 0.25 hold out 2, at 0.26 hold out 3)."""
