@@ -67,7 +67,10 @@ lint: install
 	$(BIN)/ruff check trainer tests benchmarks
 	$(BIN)/ruff format --check trainer tests benchmarks
 
+# The feature lineage doc blocks are generated from the catalog of a first `docs generate`, then shown by a second.
 docs: install profiles.yml
+	$(BIN)/dbt docs generate --vars '{network: $(NETWORK), start: $(START), end: $(END)}'
+	$(BIN)/python -m trainer.catalogue --network $(NETWORK) --write-lineage-docs
 	$(BIN)/dbt docs generate --vars '{network: $(NETWORK), start: $(START), end: $(END)}'
 
 clean:

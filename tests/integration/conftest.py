@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.support import BuiltNetwork, build_network
+from tests.integration.support import BuiltNetwork, build_network, dbt_vars, run_dbt
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +32,17 @@ def client():
 def ethereum(test_root: Path, client) -> BuiltNetwork:
     """The sample window of network `ethereum`, ingested and built by dbt."""
     return build_network(test_root, "ethereum", alerts_per_day=80)
+
+
+@pytest.fixture(scope="session")
+def ethereum_docs(test_root: Path, ethereum: BuiltNetwork) -> Path:
+    """dbt's manifest (with compiled SQL) and catalog of the built ethereum window, from `dbt docs generate` into a
+    target directory of their own, so the builds of other tests do not replace them; returns the manifest's path.
+    The feature lineage (catalogue, lineage docs) reads them."""
+    target = test_root / "dbt_docs_target"
+    ok, log = run_dbt("docs", "generate", "--target-path", str(target), "--vars", dbt_vars("ethereum"))
+    assert ok, log[-3000:]
+    return target / "manifest.json"
 
 
 @pytest.fixture()

@@ -283,3 +283,10 @@ def test_model_card_beside_the_model_matches_its_metadata(trained, model_type: s
     assert "Training rows sharing an address with a test row: 0 (must be 0)." in card
     assert metadata["command"] in card and metadata["command"].startswith(f"python -m trainer --model-type {model_type} --network ethereum")
     assert {"lightgbm", "dbt-core", "clickhouse", "python"} <= set(metadata["environment"])
+    if model_type == "cluster_scorer":
+        assert (
+            "| `cluster_duration_hours` |" in card and "raw_clusters.earliest_alert_timestamp, raw_clusters.latest_alert_timestamp" in card
+        )
+    else:
+        assert "raw_alerts.volume_usd" in card, "features carry their raw columns (log_volume_usd)"
+    assert "not resolved" not in card and "not traced" not in card

@@ -13,7 +13,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
-from trainer.store.connection import qualified_name, quote_identifier, table_exists
+from trainer.store.connection import qualified_name, quote_identifier, string_filter, table_exists
 
 ALIASES = ("champion", "challenger")
 HISTORY_TABLE = "model_alias_history"
@@ -100,12 +100,7 @@ def alias_history(client: Client, database: str, model_type: str | None = None, 
     """Every alias change, newest first, optionally for one model type and network."""
     if not table_exists(client, database, HISTORY_TABLE):
         return []
-    conditions, parameters = [], {}
-    for column, value in (("model_type", model_type), ("network", network)):
-        if value is not None:
-            conditions.append(f"{column} = {{{column}:String}}")
-            parameters[column] = value
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, parameters = string_filter(model_type=model_type, network=network)
     result = client.query(
         f"SELECT * FROM {qualified_name(database, HISTORY_TABLE)} {where} ORDER BY changed_at DESC", parameters=parameters
     )

@@ -77,7 +77,11 @@ def render_model_card(metadata: dict[str, Any], descriptions: dict[str, str], li
         lines += ["| feature | meaning | raw columns |", "|---|---|---|"]
         for name in by_family[family]:
             meaning = " ".join(descriptions.get(name, "").split()).replace("|", "\\|") or "(not described)"
-            raw = lineage.get(name, "not resolved: no lineage entry") if lineage is not None else "run dbt docs generate, then retrain"
+            raw = (
+                lineage.get(name, "not resolved: no lineage entry")
+                if lineage is not None
+                else "not traced: the dbt manifest could not be read"
+            )
             lines.append(f"| `{name}` | {meaning} | {raw} |")
         lines.append("")
     lines += [

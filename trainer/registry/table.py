@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 from trainer.errors import PipelineError
 from trainer.registry.aliases import ALIASES, current_aliases
 from trainer.registry.artifacts import resolve_inside
-from trainer.store.connection import quote_identifier, table_exists
+from trainer.store.connection import quote_identifier, string_filter, table_exists
 
 REGISTRY_TABLE = "trained_models"
 
@@ -129,12 +129,7 @@ def list_models(
     """Registry rows, newest first, optionally filtered; none while the registry does not exist yet."""
     if not table_exists(client, database, REGISTRY_TABLE):
         return []
-    conditions, parameters = [], {}
-    for column, value in (("model_type", model_type), ("network", network), ("config_key", config_key)):
-        if value is not None:
-            conditions.append(f"{column} = {{{column}:String}}")
-            parameters[column] = value
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, parameters = string_filter(model_type=model_type, network=network, config_key=config_key)
     result = client.query(
         f"SELECT {', '.join(COLUMNS)} FROM {_table(database)} {where} ORDER BY created_at DESC, version DESC", parameters=parameters
     )

@@ -62,6 +62,16 @@ def quote_identifier(name: str) -> str:
     return f"`{name}`"
 
 
+def string_filter(**values: str | None) -> tuple[str, dict[str, str]]:
+    """A WHERE clause matching every given column (keyword: a constant column name in the caller's code) to its
+    value, bound as parameters; columns whose value is None are not filtered. ("", {}) when none is given."""
+    given = {column: value for column, value in values.items() if value is not None}
+    for column in given:
+        quote_identifier(column)
+    where = " AND ".join(column + " = {" + column + ":String}" for column in given)
+    return (f"WHERE {where}" if where else ""), given
+
+
 def qualified_name(database: str, table: str) -> str:
     """`database`.`table`, both validated identifiers, for SQL text (names cannot be bound)."""
     return f"{quote_identifier(database)}.{quote_identifier(table)}"

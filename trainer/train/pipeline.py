@@ -20,7 +20,9 @@ from loguru import logger
 from trainer import __version__
 from trainer.arguments import check_at_least, check_fraction, check_window, resolve_network
 from trainer.errors import PipelineError
-from trainer.features.contract import FeatureContract, check_table, load_contract
+from trainer.features.catalogue import raw_columns_text
+from trainer.features.contract import FeatureContract, check_table, load_contract, read_manifest
+from trainer.features.lineage import LineageResolver, catalog_from_store
 from trainer.model_types import ModelSpec, model_spec
 from trainer.monitor.distributions import training_distributions
 from trainer.registry import table as registry
@@ -322,9 +324,10 @@ def publish(
         return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain, metrics)
 
     descriptions = {feature.name: feature.description for feature in contract.features}
+    lineage = feature_lineage_or_none(client, plan.network, contract)
 
     def card_for(metadata: dict[str, Any]) -> str:
-        return render_model_card(metadata, descriptions, feature_lineage_or_none(plan.spec, contract))
+        return render_model_card(metadata, descriptions, lineage)
 
     model_text = fitted.booster.model_to_string()
     model_id, model_path, metadata = publish_model(
@@ -369,6 +372,15 @@ def environment(client: Client) -> dict[str, str]:
     }
 
 
-def feature_lineage_or_none(spec: ModelSpec, contract: FeatureContract) -> dict[str, str] | None:
-    """Each feature's raw source columns for the model card, when dbt's catalog is there to resolve them."""
-    return None
+def feature_lineage_or_none(client: Client, network: str, contract: FeatureContract) -> dict[str, str] | None:
+    """Each feature's raw source columns for the model card, traced through the compiled SQL of the last dbt build
+    with the built tables' columns. None (the card then says how to get them) when dbt's manifest cannot be read."""
+    try:
+        manifest = read_manifest()
+        built_for = {node["name"]: node.get("schema") for node in manifest["nodes"].values() if node["resource_type"] == "model"}
+        resolver = LineageResolver(manifest, catalog_from_store(client, network, built_for.get(contract.table) or network))
+        traced = resolver.features(contract.table, contract.features)
+    except PipelineError as error:
+        logger.bind(network=network).warning(f"model card without feature lineage: {error}")
+        return None
+    return {name: raw_columns_text(lineage) for name, lineage in traced.items()}
