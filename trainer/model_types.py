@@ -86,11 +86,3 @@ def model_spec(model_type: str) -> ModelSpec:
     if model_type not in MODEL_SPECS:
         raise PipelineError(f"unknown model type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
     return MODEL_SPECS[model_type]
-
-
-def spec_of_table(table: str) -> ModelSpec:
-    """The first spec that trains or scores on `table` (types sharing a mart share its key and grade)."""
-    for spec in MODEL_SPECS.values():
-        if table in (spec.training_table, spec.scoring_table):
-            return spec
-    raise PipelineError(f"no model type reads table {table!r}")

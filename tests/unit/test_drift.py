@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trainer.monitor.distributions import EPSILON, bin_index, distribution_of, level, psi, training_distributions
+from trainer.monitor.distributions import EPSILON, bin_index, distribution_of, psi, training_distributions
 
 
 def test_psi_of_two_bins_by_hand() -> None:
@@ -16,10 +16,6 @@ def test_psi_of_two_bins_by_hand() -> None:
     assert psi([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0.0
     # An empty bin counts as EPSILON, not as an infinite surprise.
     assert psi([1.0, 0.0], [0.0, 1.0]) == pytest.approx(2 * (1 - EPSILON) * math.log(1 / EPSILON))
-
-
-def test_levels() -> None:
-    assert (level(0.05), level(0.1), level(0.2), level(0.25), level(3.0)) == ("ok", "watch", "watch", "drift", "drift")
 
 
 def test_deciles_of_one_to_a_hundred_with_missing_values() -> None:

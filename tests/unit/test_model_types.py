@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from tests.conftest import REPO
-from trainer.model_types import MODEL_SPECS, MODEL_TYPES, spec_of_table
+from trainer.model_types import MODEL_SPECS, MODEL_TYPES
 from trainer.score.tables import output_columns, output_table_ddl
 
 MODELS = REPO / "dbt_project" / "models"
@@ -32,7 +32,6 @@ def test_names_objectives_and_outputs() -> None:
     assert MODEL_TYPES == ("alert_scorer", "alert_ranker", "cluster_scorer")
     assert [spec.name for spec in MODEL_SPECS.values() if spec.is_ranker] == ["alert_ranker"]
     assert len({spec.output_table for spec in MODEL_SPECS.values()}) == len(MODEL_SPECS), "one output table per type"
-    assert spec_of_table("scoring_clusters").key_column == "cluster_id"
 
 
 def test_output_tables_keep_the_columns_existing_stores_hold() -> None:

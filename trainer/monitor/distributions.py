@@ -72,7 +72,3 @@ def psi(expected: list[float], actual: list[float]) -> float:
     e = np.maximum(np.asarray(expected, dtype=np.float64), EPSILON)
     a = np.maximum(np.asarray(actual, dtype=np.float64), EPSILON)
     return float(np.sum((a - e) * np.log(a / e)))
-
-
-def level(value: float) -> str:
-    return "drift" if value >= PSI_DRIFT else "watch" if value >= PSI_WATCH else "ok"
