@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
+from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
-from trainer.features.contract import FeatureContract
+from trainer.features.contract import FeatureContract, load_contract
+from trainer.model_types import ModelSpec
 
 DEFAULT_OUTPUT_DIR = Path("trained_models")
 
@@ -148,6 +150,15 @@ def load_model(model_path: Path) -> tuple[lgb.Booster, dict[str, Any]]:
     if booster.feature_name() != metadata.get("feature_names"):
         raise PipelineError(f"model {model_path} does not match its metadata: the feature names differ")
     return booster, metadata
+
+
+def model_contract(client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], table: str) -> FeatureContract:
+    """The contract of `table` as built now, limited to the model's feature families and checked to be the one the
+    model was trained on: a rebuilt table with other columns is refused, never read with shifted features."""
+    families = tuple(sorted({feature["family"] for feature in metadata["feature_contract"]["features"]}))
+    contract = load_contract(spec, client, network, table=table).restricted_to(families)
+    check_contract(metadata, contract)
+    return contract
 
 
 def check_contract(metadata: dict[str, Any], contract: FeatureContract) -> None:

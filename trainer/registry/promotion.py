@@ -21,10 +21,10 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.features.contract import check_table, load_contract
+from trainer.features.contract import check_table
 from trainer.model_types import ModelSpec, model_spec
 from trainer.registry.aliases import AliasChange, check_alias, current_aliases, ensure_alias_history, record
-from trainer.registry.artifacts import check_contract, load_model, resolve_inside
+from trainer.registry.artifacts import load_model, model_contract, resolve_inside
 from trainer.registry.table import list_models
 from trainer.store.connection import qualified_name
 from trainer.store.settings import StoreSettings
@@ -136,9 +136,7 @@ def compare_on_window(
         )
     figures = {}
     for role, (booster, metadata) in models.items():
-        families = tuple(sorted({feature["family"] for feature in metadata["feature_contract"]["features"]}))
-        contract = load_contract(spec, client, network).restricted_to(families)
-        check_contract(metadata, contract)
+        contract = model_contract(client, network, spec, metadata, spec.training_table)
         check_table(client, network, contract)
         data = extract_rows(client, network, spec, contract, where, parameters, int(rows))
         score = booster.predict(data.features)

@@ -25,12 +25,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from loguru import logger
 
 from trainer.arguments import resolve_network
-from trainer.errors import PipelineError
-from trainer.features.contract import FeatureContract, check_table, load_contract
+from trainer.errors import PipelineError, first_line
+from trainer.features.contract import FeatureContract, check_table
 from trainer.model_types import ModelSpec, model_spec
 from trainer.monitor.distributions import PSI_DRIFT
 from trainer.monitor.drift import write_drift
-from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, check_contract, load_model
+from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, load_model, model_contract
 from trainer.registry.table import resolve_model
 from trainer.score.explain import explanations
 from trainer.score.tables import ensure_scoring_tables
@@ -124,7 +124,7 @@ def score_date(
         batch.lap("drift")
     except BaseException as error:
         # Every failure leaves a FAILED batch row; expected ones surface as one line, bugs keep their traceback.
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = first_line(error)
         batch.record("FAILED", message)
         if isinstance(error, ClickHouseError):
             raise PipelineError(f"scoring {processing_date} failed: {message}") from None
@@ -153,11 +153,7 @@ def load_scoring_model(
     model was trained on: a rebuilt table with other columns is refused, not scored with shifted features."""
     model_path = resolve_model(client, settings.registry_database, spec.name, network, model_id, output_dir)
     booster, metadata = load_model(model_path)
-    contract = load_contract(spec, client, network, table=spec.scoring_table)
-    families = {f["family"] for f in metadata["feature_contract"]["features"]}
-    contract = contract.restricted_to(tuple(sorted(families)))
-    check_contract(metadata, contract)
-    return booster, metadata, contract
+    return booster, metadata, model_contract(client, network, spec, metadata, spec.scoring_table)
 
 
 def extract_date(client: Client, network: str, spec: ModelSpec, contract: FeatureContract, processing_date: date) -> ScoringData:
@@ -221,7 +217,7 @@ def batch_drift(
     try:
         return write_drift(client, network, spec, metadata, contract, processing_date)
     except ClickHouseError as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = first_line(error)
         logger.bind(processing_date=str(processing_date), model_version=metadata["model_id"]).error(f"drift not computed: {message}")
         return []
 

@@ -9,7 +9,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from trainer.errors import PipelineError
+from trainer.errors import PipelineError, first_line
 from trainer.store.embedded import EmbeddedStoreBusyError, open_chdb_client
 from trainer.store.settings import StoreSettings, load_store_settings
 
@@ -30,8 +30,7 @@ def connect(settings: StoreSettings | None = None) -> Client:
     except EmbeddedStoreBusyError as error:
         raise PipelineError(str(error)) from None
     except (ClickHouseError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PipelineError(f"cannot open ClickHouse at {settings.describe()}: {first_line}") from None
+        raise PipelineError(f"cannot open ClickHouse at {settings.describe()}: {first_line(error)}") from None
 
 
 def table_exists(client: Client, database: str, table: str) -> bool:
