@@ -1,11 +1,15 @@
-"""Benchmarks at 100k, 300k and 1M alerts: feature build, extraction, trainer, end to end.
+"""Benchmarks at 1M, 3M and 10M alerts: generation, ingestion, feature build, training, the daily increment.
 
-    python -m benchmarks.run [--sizes 100000,300000,1000000] [--workdir /tmp/aml-bench]
+    python -m benchmarks.run [--sizes 1000000,3000000,10000000] [--workdir /tmp/aml-bench]
 
 Each size gets its own embedded store. Every phase runs as its own process (as a user would run it), timed
-by wall clock, with its peak resident memory from the kernel (wait4). The window is 2024-01-01..2024-03-31
-(91 processing dates); money flows come at about 10 per alert. Prints markdown tables with the machine and
-the date; not a test: nothing here asserts a target.
+by wall clock, with its peak resident memory from the kernel (wait4): the build's process is dbt with the embedded
+engine, the trainer's is the trainer with the engine it reads through. The window is 2024-01-01..2024-03-31 (91
+processing dates); money flows come at about 10 per alert. After training, the daily increment: one new drop for
+2024-04-01 is ingested, the window is built through it (incremental: only what the new date touches), and that date
+is scored with the model just trained. Prints markdown tables with the machine and the date, the cost-growth
+exponents over the sizes and the daily increment's share of the full build; not a test: nothing here asserts a
+target.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-START, END, DAYS = "2024-01-01", "2024-03-31", 91
+START, END, DAYS, NEXT = "2024-01-01", "2024-03-31", 91, "2024-04-01"
+DAILY = ("daily_ingest", "daily_build", "daily_score")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -43,7 +48,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, Python {platform.python_version()}, {date.today()}"
 
 
-def bench_size(alerts: int, workdir: Path, with_extraction: bool) -> dict[str, object]:
+def bench_size(alerts: int, workdir: Path, with_extraction: bool, memory_gb: float | None = None) -> dict[str, object]:
     root = workdir / str(alerts)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -51,13 +56,20 @@ def bench_size(alerts: int, workdir: Path, with_extraction: bool) -> dict[str, o
     python, dbt = sys.executable, str(Path(sys.executable).with_name("dbt"))
     per_day = max(1, alerts // DAYS)
     result: dict[str, object] = {"alerts": per_day * DAYS}
+    memory = f", query_memory_limit_gb: {memory_gb}" if memory_gb else ""
     phases = {
         "generate": [python, "-m", "trainer.sample_data", "--network", "ethereum", "--start", START, "--end", END,
                      "--out", str(root / "drops"), "--alerts-per-day", str(per_day)],
         "ingest": [python, "-m", "trainer.ingest", "--network", "ethereum", "--source", str(root / "drops")],
-        "build": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{END}'}}"],
-        "rebuild": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{END}'}}"],
+        "build": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{END}'{memory}}}"],
+        "rebuild": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{END}'{memory}}}"],
         "train": [python, "-m", "trainer", "--model-type", "alert_scorer", "--output-dir", str(root / "models")],
+        "generate_next": [python, "-m", "trainer.sample_data", "--network", "ethereum", "--start", NEXT, "--end", NEXT,
+                          "--out", str(root / "next"), "--alerts-per-day", str(per_day)],
+        "daily_ingest": [python, "-m", "trainer.ingest", "--network", "ethereum", "--source", str(root / "next")],
+        "daily_build": [dbt, "build", "--vars", f"{{network: ethereum, start: '{START}', end: '{NEXT}'{memory}}}"],
+        "daily_score": [python, "-m", "trainer.score", "--model-type", "alert_scorer", "--processing-date", NEXT,
+                        "--model-id", "latest", "--output-dir", str(root / "models")],
     }  # fmt: skip
     for name, command in phases.items():
         wall, rss, _ = run_phase(command, env)
@@ -75,6 +87,7 @@ def bench_size(alerts: int, workdir: Path, with_extraction: bool) -> dict[str, o
         _, _, stdout = run_phase([python, "-m", "benchmarks.extraction", "--network", "ethereum"], env)
         result["extraction"] = json.loads(stdout.strip().splitlines()[-1])
     shutil.rmtree(root / "drops", ignore_errors=True)
+    shutil.rmtree(root / "next", ignore_errors=True)
     return result
 
 
@@ -91,21 +104,38 @@ def growth_exponent(sizes: list[int], seconds: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/aml-bench"))
+    parser.add_argument(
+        "--query-memory-gb", default="", help="SIZE=GB,...: the build's var query_memory_limit_gb at a size (default: the project's)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results = [bench_size(size, args.workdir, with_extraction=size == max(sizes)) for size in sizes]
+    memory = {int(size): float(gb) for size, gb in (pair.split("=") for pair in args.query_memory_gb.split(",") if pair)}
+    results = [bench_size(size, args.workdir, size == max(sizes), memory.get(size)) for size in sizes]
     print(f"Machine: {machine()}\n")
-    print("| alerts | generate s | ingest s | dbt build s (peak MB) | re-build s | train s (peak MB) | end to end s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    if memory:
+        raised = ", ".join(f"{size:,} alerts {gb} GB" for size, gb in memory.items())
+        print(f"Build memory ceiling (var query_memory_limit_gb) raised at: {raised}\n")
+    print("Wall seconds (peak RSS of the phase's process, MB); end to end = generate + ingest + build + train:\n")
+    print("| alerts | generate | ingest | dbt build | re-build | train alert_scorer | end to end "
+          "| daily: ingest | build | score | daily total (share of the build) |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        end_to_end = r["generate_s"] + r["ingest_s"] + r["build_s"] + r["train_s"]
-        print(f"| {r['alerts']:,} | {r['generate_s']} | {r['ingest_s']} | {r['build_s']} ({r['build_rss_mb']}) | {r['rebuild_s']} "
-              f"| {r['train_s']} ({r['train_rss_mb']}) | {end_to_end:.1f} |")  # fmt: skip
+        r["end_to_end_s"] = r["generate_s"] + r["ingest_s"] + r["build_s"] + r["train_s"]
+        r["daily_s"] = sum(r[f"{name}_s"] for name in DAILY)
+        cells = [f"{r[f'{name}_s']} ({r[f'{name}_rss_mb']:,})" for name in ("generate", "ingest", "build", "rebuild", "train")]
+        daily = [f"{r[f'{name}_s']} ({r[f'{name}_rss_mb']:,})" for name in DAILY]
+        print(f"| {r['alerts']:,} | {' | '.join(cells)} | {r['end_to_end_s']:.1f} | {' | '.join(daily)} "
+              f"| {r['daily_s']:.1f} ({r['daily_s'] / r['build_s']:.1%}) |")  # fmt: skip
+    peak = max(max(v for k, v in r.items() if k.endswith("_rss_mb")) for r in results)
+    print(f"\nLargest peak RSS of any process: {peak:,} MB")
     if len(results) > 1:
-        exponent = growth_exponent([r["alerts"] for r in results], [r["build_s"] for r in results])
-        print(f"\ndbt build cost growth: time ~ alerts^{exponent:.2f}, so 10x the alerts costs {10**exponent:.1f}x the time")
+        alerts = [r["alerts"] for r in results]
+        print("\nCost growth over the sizes (least squares of log time on log alerts; 1 is linear):")
+        for name in ("generate", "ingest", "build", "train", "end_to_end", "daily"):
+            exponent = growth_exponent(alerts, [r[f"{name}_s"] for r in results])
+            print(f"- {name}: time ~ alerts^{exponent:.2f}, so 10x the alerts costs {10**exponent:.1f}x the time")
     largest = results[-1]
     trained = largest["trainer"]
     timings = trained["timings_s"]

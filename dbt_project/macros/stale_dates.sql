@@ -19,11 +19,7 @@
             from {{ ref('stg_ingested_drops') }}
             where processing_date <= {{ window_end() }}
         ) as inputs
-        left join (
-            select processing_date, max(built_at) as built_at
-            from {{ this }}
-            group by processing_date
-        ) as built
+        left join {{ built_dates() }} as built
             on inputs.processing_date = built.processing_date
         where inputs.processing_date between {{ window_start() }} and {{ window_end() }}
           and inputs.inputs_changed_at > built.built_at
@@ -31,4 +27,10 @@
 {%- else -%}
     1 = 1
 {%- endif -%}
+{%- endmacro %}
+
+{#- When the model's rows of each processing date were built; a date it has no rows for is missing, which a left join
+    reads as the epoch (older than any input). -#}
+{% macro built_dates() -%}
+    (select processing_date, max(built_at) as built_at from {{ this }} group by processing_date)
 {%- endmacro %}

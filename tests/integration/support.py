@@ -87,3 +87,18 @@ def clone_network(client, source: str, target: str) -> None:
         client.command(f"DROP TABLE IF EXISTS {target}.{name}")
         client.command(f"CREATE TABLE {target}.{name} AS {source}.{name}")
         client.command(f"INSERT INTO {target}.{name} {select} FROM {source}.{name}")
+
+
+def assert_same_rows(expected, actual, label: str) -> None:
+    """Two Arrow tables hold the same columns and rows, value by value: floats to 1e-12 relative (sums of floats may
+    differ in the last bits with the engine's thread order), everything else exactly."""
+    import numpy as np
+
+    assert actual.column_names == expected.column_names, label
+    assert actual.num_rows == expected.num_rows > 0, label
+    for name in expected.column_names:
+        left, right = expected.column(name).to_numpy(), actual.column(name).to_numpy()
+        if left.dtype.kind == "f":
+            np.testing.assert_allclose(right, left, rtol=1e-12, atol=0, err_msg=f"{label}.{name}")
+        else:
+            assert (left == right).all(), f"{label}.{name}"

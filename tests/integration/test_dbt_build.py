@@ -7,11 +7,10 @@ import os
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.support import END, START, build_network, dbt_vars, run_dbt
+from tests.integration.support import END, START, assert_same_rows, build_network, dbt_vars, run_dbt
 from trainer.features.contract import load_contract
 from trainer.ingest import ingest
 from trainer.model_types import model_spec
@@ -187,14 +186,7 @@ def test_incremental_rebuild_recomputes_only_dates_whose_drops_changed(ethereum,
     ok, log = run_dbt("build", "--full-refresh", "--select", *FAMILIES, "--vars", dbt_vars("ethereum"))
     assert ok, log[-2000:]
     for model in FAMILIES:
-        full = rows_without_built_at(client, model)
-        assert full.column_names == incremental[model].column_names and full.num_rows == incremental[model].num_rows > 0
-        for name in full.column_names:
-            left, right = incremental[model].column(name).to_numpy(), full.column(name).to_numpy()
-            if left.dtype.kind == "f":
-                np.testing.assert_allclose(left, right, rtol=1e-9, atol=1e-12, err_msg=f"{model}.{name}")
-            else:
-                assert (left == right).all(), f"{model}.{name}"
+        assert_same_rows(rows_without_built_at(client, model), incremental[model], model)
 
 
 NUMERIC_DDL_TYPE = ("UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64", "Decimal128(18)", "Bool")

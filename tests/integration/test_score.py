@@ -56,6 +56,20 @@ def test_scores_equal_the_model_predictions_on_the_same_rows(models, client) -> 
     assert set(json.loads(row["latency_ms_json"])) >= {"load_model", "extract", "predict", "write"}
 
 
+def test_only_the_highest_scores_are_explained_when_asked(models, client) -> None:
+    output_dir, trained = models
+    outcome = score_date("alert_scorer", DAY, "ethereum", trained["alert_scorer"].model_id, output_dir, client=client, explain_top=7)
+    written = client.query(
+        "SELECT score, explain_json FROM ethereum.alert_scores WHERE processing_date = {d:Date} AND model_version = {v:String} "
+        "ORDER BY score DESC",
+        parameters={"d": DAY, "v": outcome.model_version},
+    ).result_rows
+    assert len(written) > 7
+    assert all(len(json.loads(reasons)) == 3 for _, reasons in written[:7]), "the seven highest scores are explained"
+    assert all(reasons == "" for _, reasons in written[7:]) or written[6][0] == written[7][0], "and no other (barring a tie)"
+    assert len(outcome.top) == 10 and all(row["reasons"] for row in outcome.top[:7])
+
+
 def test_rescoring_replaces_instead_of_duplicating(models, client) -> None:
     output_dir, trained = models
     model_id = trained["cluster_scorer"].model_id

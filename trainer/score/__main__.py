@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.arguments import iso_date
+from trainer.arguments import check_at_least, iso_date
 from trainer.cli import run_cli
 from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.monitor.distributions import PSI_DRIFT, PSI_WATCH
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
+from trainer.score.explain import EXPLAIN_TOP
 from trainer.score.scoring import score_date
 
 
@@ -22,8 +23,18 @@ def main() -> None:
     parser.add_argument("--network", help="default: the dbt project's network var")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
     parser.add_argument("--no-drift", action="store_true", help="skip the drift of the batch against the training distributions")
+    parser.add_argument("--explain-top", type=int, default=EXPLAIN_TOP, help="explain the N highest scores of the date (0: every row)")
     args = parser.parse_args()
-    outcome = score_date(args.model_type, args.processing_date, args.network, args.model_id, args.output_dir, drift=not args.no_drift)
+    check_at_least("--explain-top", args.explain_top, 0)
+    outcome = score_date(
+        args.model_type,
+        args.processing_date,
+        args.network,
+        args.model_id,
+        args.output_dir,
+        drift=not args.no_drift,
+        explain_top=args.explain_top,
+    )
     print(f"{outcome.rows} rows written to {outcome.table} by {outcome.model_version} (batch {outcome.batch_id})")
     if outcome.drift:
         shown = [row for row in outcome.drift if row["level"] != "ok"][:10] or outcome.drift[:3]

@@ -32,7 +32,7 @@ from trainer.monitor.distributions import PSI_DRIFT
 from trainer.monitor.drift import write_drift
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, load_model, model_contract
 from trainer.registry.table import resolve_model
-from trainer.score.explain import explanations
+from trainer.score.explain import EXPLAIN_TOP, explanations
 from trainer.score.tables import ensure_scoring_tables
 from trainer.store.arrow import stream_rows
 from trainer.store.connection import connect, qualified_name, quote_identifier
@@ -96,15 +96,17 @@ def score_date(
     client: Client | None = None,
     settings: StoreSettings | None = None,
     drift: bool = True,
+    explain_top: int = EXPLAIN_TOP,
 ) -> ScoringOutcome:
     """Score every row of one processing date with a registered model: the champion by default, or `challenger`,
-    `latest` or a model id; then write the batch's drift against the training distributions (unless `drift` is off)."""
+    `latest` or a model id; then write the batch's drift against the training distributions (unless `drift` is off).
+    Explaining types explain the `explain_top` highest scores of the date (0: every row)."""
     spec = model_spec(model_type)
     network = resolve_network(network)
     settings = settings or load_store_settings()
     if client is None:
         with connect(settings) as own_client:  # closed on return: the embedded engine then exits at once
-            return score_date(model_type, processing_date, network, model_id, output_dir, own_client, settings, drift)
+            return score_date(model_type, processing_date, network, model_id, output_dir, own_client, settings, drift, explain_top)
     ensure_scoring_tables(client, network)
     batch = Batch(client, network, spec, processing_date)
     try:
@@ -116,7 +118,7 @@ def score_date(
         batch.lap("extract")
         score = booster.predict(data.features)
         batch.lap("predict")
-        output = score_rows(spec, booster, metadata, contract, data, score, batch)
+        output = score_rows(spec, booster, metadata, contract, data, score, batch, explain_top)
         write_scores(client, network, spec, output, processing_date, metadata["model_id"])
         batch.lap("write")
         batch.values["output_rows"] = output.num_rows
@@ -180,9 +182,11 @@ def score_rows(
     data: ScoringData,
     score: np.ndarray,
     batch: Batch,
+    explain_top: int = 0,
 ) -> pa.Table:
     """The output rows in the column order of the spec's output table: a ranker's rows also carry their rank within
-    the date (1 = review first); an explaining type adds each score's top feature contributions."""
+    the date (1 = review first); an explaining type adds the top feature contributions of the `explain_top` highest
+    scores (0: of every score), and an empty explain_json to the others."""
     created_at = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     columns: dict[str, Any] = {"processing_date": pa.array([data.processing_date] * len(data.keys), pa.date32())}
     columns[spec.key_column] = data.keys
@@ -194,8 +198,13 @@ def score_rows(
     columns["model_version"] = pa.array([metadata["model_id"]] * score.size, pa.string())
     if spec.explains:
         families_by_name = {f["name"]: f["family"] for f in metadata["feature_contract"]["features"]}
-        contributions = booster.predict(data.features, pred_contrib=True)
-        columns["explain_json"] = pa.array(explanations(contributions, contract.names, families_by_name), pa.string())
+        explained = np.arange(score.size)
+        if 0 < explain_top < score.size:
+            explained = np.sort(np.argsort(-score, kind="stable")[:explain_top])
+        contributions = booster.predict(data.features[explained], pred_contrib=True)
+        reasons = np.full(score.size, "", dtype=object)
+        reasons[explained] = explanations(contributions, contract.names, families_by_name)
+        columns["explain_json"] = pa.array(reasons.tolist(), pa.string())
         batch.lap("explain")
     columns["created_at"] = pa.array([created_at] * score.size, pa.timestamp("s"))
     return pa.table(columns)
@@ -226,4 +235,4 @@ def top_scores(spec: ModelSpec, data: ScoringData, score: np.ndarray, output: pa
     """The `count` highest scores of the date with their reasons, for the command line."""
     order = np.argsort(-score, kind="stable")[:count]
     keys, reasons = data.keys.to_pylist(), output.column("explain_json")
-    return [{spec.key_column: keys[i], "score": float(score[i]), "reasons": json.loads(reasons[int(i)].as_py())} for i in order]
+    return [{spec.key_column: keys[i], "score": float(score[i]), "reasons": json.loads(reasons[int(i)].as_py() or "[]")} for i in order]

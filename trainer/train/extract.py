@@ -56,11 +56,12 @@ def table_window(client: Client, network: str, table: str) -> tuple[date, date] 
 
 def fingerprint(client: Client, network: str, spec: ModelSpec, contract: FeatureContract, parameters: dict[str, Any]) -> str:
     """Row count and an order-free hash over every value the trainer reads in the window: keys, dates,
-    addresses, labels, weights, grades and features. A rebuilt table with one changed value gets another
-    fingerprint."""
+    addresses, labels, weights, grades and features, as the trainer reads them (float32). A rebuilt table with one
+    changed value gets another fingerprint; float sums that differ only in bits float32 drops (the engine may add in
+    another order on another build) do not."""
     columns = ", ".join(
         [spec.key_column, "processing_date", "address", "label", "label_weight", spec.grade_column]
-        + [quote_identifier(name) for name in contract.names]
+        + [f"toFloat32({quote_identifier(name)})" for name in contract.names]
     )
     table = qualified_name(network, contract.table)
     rows, digest = client.query(

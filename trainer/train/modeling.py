@@ -20,6 +20,12 @@ from trainer.train.split import group_sizes
 MAX_ROUNDS = 1000
 EARLY_STOPPING_ROUNDS = 40
 CV_FOLDS = 5
+# From this many training rows on (a busy chain's quarter), each of the cross-validation's fits costs minutes: 3 folds
+# instead of 5 (each still trains on two thirds of a million rows or more), and gradient-based one-side sampling
+# (GOSS: every boosting round reads the 20 % rows of largest gradient and a 10 % sample of the rest, instead of
+# 80 % bagging) make a round about 2.5x cheaper. Smaller windows keep the parameters they had.
+LARGE_TRAINING_ROWS = 1_000_000
+LARGE_CV_FOLDS = 3
 
 
 def base_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
@@ -42,6 +48,17 @@ def base_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
         "num_threads": 2,
         "verbosity": -1,
     }
+
+
+def scaled_params(params: dict[str, Any], training_rows: int) -> dict[str, Any]:
+    """`params` for a training part of `training_rows` rows: GOSS from LARGE_TRAINING_ROWS on (it replaces bagging)."""
+    if training_rows < LARGE_TRAINING_ROWS:
+        return params
+    return {**params, "data_sample_strategy": "goss", "bagging_fraction": 1.0, "bagging_freq": 0}
+
+
+def cv_folds(training_rows: int) -> int:
+    return CV_FOLDS if training_rows < LARGE_TRAINING_ROWS else LARGE_CV_FOLDS
 
 
 @dataclass
@@ -76,7 +93,7 @@ def cross_validate(
     bins (query groups are recut by LightGBM), so no float copy of the fold's training rows is made.
     """
     entities = np.unique(train.entity).size
-    folds = min(CV_FOLDS, entities)
+    folds = min(cv_folds(train.rows), entities)
     if folds < 2:
         raise PipelineError(f"cross-validation needs at least 2 distinct addresses in the training part, found {entities}")
     result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))

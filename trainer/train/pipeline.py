@@ -223,7 +223,7 @@ def fit(train: TrainingData, request: TrainRequest, plan: TrainingPlan, timings:
     """Optionally tune, bin the training rows once, cross-validate by entity for the number of rounds, then fit the
     final model on the same bins. The float matrix is released before the final fit."""
     log = logger.bind(model_type=plan.spec.name, network=plan.network)
-    params = modeling.base_params(plan.spec, request.seed)
+    params = modeling.scaled_params(modeling.base_params(plan.spec, request.seed), train.rows)
     tuning = None
     if request.tune_trials > 0:
         params, tuning = modeling.tune(train, plan.spec, params, request.tune_trials, request.seed)

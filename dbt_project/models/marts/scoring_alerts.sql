@@ -1,35 +1,48 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set inputs = ['int_alert_attributes', 'int_alert_address_features', 'int_alert_network_features', 'int_alert_temporal_features', 'int_alert_statistical_features', 'int_alert_cluster_features'] -%}
+{%- set batch_args = "stale_mart_dates(" ~ inputs ~ "), 'stg_alerts', var('mart_rows_per_query')" -%}
+{{ config(order_by=['processing_date', 'alert_id'], pre_hook="{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}",
+          post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{%- set this_batch = date_batch_filter(stale_mart_dates(inputs), 'stg_alerts', var('mart_rows_per_query')) %}
 
 {#- Every alert of the window with every feature: what alert models score, and the base of training_alerts. -#}
+
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with alerts as (
     select processing_date, alert_id, address
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ this_batch }}
 ),
 
 alert_attributes as (
     select * from {{ ref('int_alert_attributes') }}
+    where {{ this_batch }}
 ),
 
 address_features as (
     select * from {{ ref('int_alert_address_features') }}
+    where {{ this_batch }}
 ),
 
 network_features as (
     select * from {{ ref('int_alert_network_features') }}
+    where {{ this_batch }}
 ),
 
 temporal_features as (
     select * from {{ ref('int_alert_temporal_features') }}
+    where {{ this_batch }}
 ),
 
 statistical_features as (
     select * from {{ ref('int_alert_statistical_features') }}
+    where {{ this_batch }}
 ),
 
 cluster_features as (
     select * from {{ ref('int_alert_cluster_features') }}
+    where {{ this_batch }}
 ),
 
 final as (
@@ -59,4 +72,4 @@ final as (
         on alerts.processing_date = cluster_features.processing_date and alerts.alert_id = cluster_features.alert_id
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

@@ -1,15 +1,24 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set inputs = ['scoring_alerts'] -%}
+{%- set batch_args = "stale_mart_dates(" ~ inputs ~ ", with_labels=true), 'stg_alerts', var('mart_rows_per_query')" -%}
+{{ config(order_by=['processing_date', 'alert_id'], pre_hook="{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}",
+          post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{%- set this_batch = date_batch_filter(stale_mart_dates(inputs, with_labels=true), 'stg_alerts', var('mart_rows_per_query')) %}
 
 {#- The alert-grain training table of alert_scorer and alert_ranker: one row per labelled alert of the window. -#}
+
+-- depends_on: {{ ref('stg_alerts') }}
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with labels as (
     -- Mature labels only: a label whose horizon reaches past the newest drop may still change.
     select * from {{ ref('int_alert_labels') }}
     where label_is_mature = 1
+      and {{ this_batch }}
 ),
 
 scoring_alerts as (
     select * from {{ ref('scoring_alerts') }}
+    where {{ this_batch }}
 ),
 
 final as (
@@ -21,11 +30,11 @@ final as (
         labels.label as label,
         labels.label_weight as label_weight,
         labels.relevance_grade as relevance_grade,
-        scoring_alerts.* except (network, processing_date, alert_id, address)
+        scoring_alerts.* except (network, processing_date, alert_id, address, built_at)
     from labels
     inner join scoring_alerts
         on labels.processing_date = scoring_alerts.processing_date
         and labels.alert_id = scoring_alerts.alert_id
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

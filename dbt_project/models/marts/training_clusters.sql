@@ -1,15 +1,24 @@
-{{ config(order_by=['processing_date', 'cluster_id']) }}
+{%- set inputs = ['scoring_clusters'] -%}
+{%- set batch_args = "stale_mart_dates(" ~ inputs ~ ", with_labels=true), 'stg_clusters', var('mart_rows_per_query')" -%}
+{{ config(order_by=['processing_date', 'cluster_id'], pre_hook="{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}",
+          post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{%- set this_batch = date_batch_filter(stale_mart_dates(inputs, with_labels=true), 'stg_clusters', var('mart_rows_per_query')) %}
 
 {#- The cluster-grain training table of cluster_scorer: one row per cluster of the window with a labelled member. -#}
+
+-- depends_on: {{ ref('stg_clusters') }}
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with labels as (
     -- Mature labels only: a label whose horizon reaches past the newest drop may still change.
     select * from {{ ref('int_cluster_labels') }}
     where label_is_mature = 1
+      and {{ this_batch }}
 ),
 
 scoring_clusters as (
     select * from {{ ref('scoring_clusters') }}
+    where {{ this_batch }}
 ),
 
 final as (
@@ -21,11 +30,11 @@ final as (
         labels.label as label,
         labels.label_weight as label_weight,
         labels.labelled_members as labelled_members,
-        scoring_clusters.* except (network, processing_date, cluster_id, address)
+        scoring_clusters.* except (network, processing_date, cluster_id, address, built_at)
     from labels
     inner join scoring_clusters
         on labels.processing_date = scoring_clusters.processing_date
         and labels.cluster_id = scoring_clusters.cluster_id
 )
 
-select * from final
+select final.*, now64(3) as built_at from final

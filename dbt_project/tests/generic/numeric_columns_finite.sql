@@ -6,11 +6,12 @@
 {% test numeric_columns_finite(model) %}
 {%- set columns = [] -%}
 {%- if execute -%}
-    {%- for column in adapter.get_columns_in_relation(model) if _is_numeric_type(column.data_type) -%}
+    {#- From the query, not the relation: `model` is a subquery when the build checks only rebuilt dates. -#}
+    {%- for column in adapter.get_column_schema_from_query('select * from ' ~ model) if _is_numeric_type(column.data_type) -%}
         {%- do columns.append(column.name) -%}
     {%- endfor -%}
     {%- if columns | length == 0 -%}
-        {{ exceptions.raise_compiler_error("model " ~ model.identifier ~ " has no numeric columns to check") }}
+        {{ exceptions.raise_compiler_error("model " ~ model ~ " has no numeric columns to check") }}
     {%- endif -%}
 {%- endif %}
 select *

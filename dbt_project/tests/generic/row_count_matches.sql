@@ -1,13 +1,21 @@
 {#-
   The model has exactly as many rows as `compare_model` (optionally restricted by `compare_where`, as the model
-  is by the test's `where` config): joins neither lost nor duplicated rows. Fails with one row giving both counts.
+  is by the test's `where` config): joins neither lost nor duplicated rows. Where `dbt build` checks only the dates
+  it rebuilt (macro get_where_subquery), the comparison is limited to the dates the checked rows hold. Fails with
+  one row giving both counts.
 -#}
 {% test row_count_matches(model, compare_model, compare_where=none) %}
 select actual_rows, expected_rows
 from (
     select
         (select count() from {{ model }}) as actual_rows,
-        (select count() from {{ compare_model }} {% if compare_where %}where {{ compare_where }}{% endif %}) as expected_rows
+        (
+            select count() from {{ compare_model }}
+            where {{ compare_where or '1 = 1' }}
+            {%- if flags.WHICH == 'build' and not flags.FULL_REFRESH %}
+              and processing_date in (select processing_date from {{ model }})
+            {%- endif %}
+        ) as expected_rows
 )
 where actual_rows != expected_rows
 {% endtest %}

@@ -15,8 +15,10 @@ with alerts as (
 ),
 
 address_features as (
+    -- Only the dates being rebuilt: the join is within one processing date.
     select * from {{ ref('stg_features') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 joined as (

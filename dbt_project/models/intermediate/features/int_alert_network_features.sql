@@ -1,41 +1,48 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set batch_args = "stale_dates(none), 'stg_money_flows', var('flows_per_query')" -%}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{%- set this_batch = date_batch_filter(stale_dates(none), 'stg_money_flows', var('flows_per_query')) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
+{# Addresses are joined and grouped as 64-bit hashes (address_key): the flow graph of a busy chain has hundreds of
+    millions of (date, address, counterparty) keys, and a hash key holds 8 bytes where an address string holds 40 or
+    more. Two addresses of one chain colliding is a chance of about n^2 / 2^65 (10^-6 at 10M addresses); the
+    features are aggregates, so one collision would blur two addresses' sums, not break the build. #}
+
 with alerts as (
-    select processing_date, alert_id, address
+    select processing_date, alert_id, cityHash64(address) as address_key
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(none) }}
+      and {{ this_batch }}
 ),
 
 flows as (
     -- Only the dates being rebuilt: every flow measure is per processing date, so an unchanged date needs none
     -- of its flows (at 1M alerts this took an unchanged re-build of this model from 13.5 s to under a second).
-    select processing_date, from_address, to_address, amount_usd
+    select processing_date, cityHash64(from_address) as from_key, cityHash64(to_address) as to_key, amount_usd
     from {{ ref('stg_money_flows') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
       and from_address != to_address
-      and {{ stale_dates(none) }}
+      and {{ this_batch }}
 ),
 
 alert_history as (
-    select processing_date, address
+    select processing_date, cityHash64(address) as address_key
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} - {{ window_days() }} and {{ window_end() }}
 ),
 
 label_history as (
-    select address, labelled_on, is_high_risk
+    select cityHash64(address) as address_key, labelled_on, is_high_risk
     from {{ ref('int_address_label_history') }}
 ),
 
 directed_edges as (
     -- Every flow seen from both of its ends.
-    select processing_date, from_address as address, to_address as counterparty, amount_usd, 0 as is_inbound
+    select processing_date, from_key as address_key, to_key as counterparty_key, amount_usd, 0 as is_inbound
     from flows
     union all
-    select processing_date, to_address as address, from_address as counterparty, amount_usd, 1 as is_inbound
+    select processing_date, to_key as address_key, from_key as counterparty_key, amount_usd, 1 as is_inbound
     from flows
 ),
 
@@ -43,77 +50,81 @@ counterparty_edges as (
     -- The 1-hop neighbourhood: one row per address, counterparty and processing date.
     select
         processing_date,
-        address,
-        counterparty,
+        address_key,
+        counterparty_key,
         sumIf(amount_usd, is_inbound = 0) as volume_out,
         sumIf(amount_usd, is_inbound = 1) as volume_in,
         volume_out + volume_in as volume
     from directed_edges
-    group by processing_date, address, counterparty
+    group by processing_date, address_key, counterparty_key
 ),
 
 node_totals as (
     -- Degree and volume of every address, for the 2-hop reach of its neighbours.
-    select processing_date, address, count() as degree, sum(volume) as total_volume
+    select processing_date, address_key, count() as degree, sum(volume) as total_volume
     from counterparty_edges
-    group by processing_date, address
+    group by processing_date, address_key
 ),
 
 alerted_edges as (
     select *
     from counterparty_edges
-    where (processing_date, address) in (select processing_date, address from alerts)
+    where (processing_date, address_key) in (select processing_date, address_key from alerts)
 ),
 
-recently_alerted as (
-    -- Addresses with an alert inside the drop window that ends on each processing date being rebuilt.
-    select *
-    from (
-        select distinct
-            processing_date + day_offset as processing_date,
-            address
-        from (select distinct processing_date, address from alert_history)
-        array join range({{ window_days() }}) as day_offset
-    )
-    where {{ stale_dates(none) }}
+alert_dates as (
+    -- When each address had alerts (from one drop window before the window start on), for "alerted recently".
+    select address_key, processing_date as alerted_on
+    from alert_history
 ),
 
 enriched_edges as (
     select
         alerted_edges.processing_date as processing_date,
-        alerted_edges.address as address,
-        alerted_edges.counterparty as counterparty,
+        alerted_edges.address_key as address_key,
+        alerted_edges.counterparty_key as counterparty_key,
         alerted_edges.volume_out as volume_out,
         alerted_edges.volume_in as volume_in,
         alerted_edges.volume as volume,
         node_totals.degree - 1 as counterparty_onward_degree,
-        node_totals.total_volume - alerted_edges.volume as counterparty_onward_volume,
-        recently_alerted.address != '' as counterparty_recently_alerted
+        node_totals.total_volume - alerted_edges.volume as counterparty_onward_volume
     from alerted_edges
     left join node_totals
         on alerted_edges.processing_date = node_totals.processing_date
-        and alerted_edges.counterparty = node_totals.address
-    left join recently_alerted
-        on alerted_edges.processing_date = recently_alerted.processing_date
-        and alerted_edges.counterparty = recently_alerted.address
+        and alerted_edges.counterparty_key = node_totals.address_key
+),
+
+recency_edges as (
+    -- A counterparty alerted recently had an alert inside the drop window that ends on the processing date: its
+    -- latest alert date at or before that date is less than window_days before it. (An ASOF join on each address's
+    -- alert dates, where expanding every alert over its window's days and deduplicating did not fit in memory at
+    -- 10M alerts.)
+    select
+        enriched_edges.*,
+        alert_dates.alerted_on > toDate(0)
+            and enriched_edges.processing_date - alert_dates.alerted_on < {{ window_days() }} as counterparty_recently_alerted
+    from enriched_edges
+    asof left join alert_dates
+        on enriched_edges.counterparty_key = alert_dates.address_key
+        and enriched_edges.processing_date >= alert_dates.alerted_on
 ),
 
 labelled_edges as (
     -- A counterparty's latest label known strictly before the processing date; the address's own label
     -- never enters (an address is not its own counterparty).
     select
-        enriched_edges.*,
+        recency_edges.*,
         label_history.is_high_risk = 1 as counterparty_high_risk
-    from enriched_edges
+    from recency_edges
     asof left join label_history
-        on enriched_edges.counterparty = label_history.address
-        and enriched_edges.processing_date > label_history.labelled_on
+        on recency_edges.counterparty_key = label_history.address_key
+        and recency_edges.processing_date > label_history.labelled_on
 ),
 
 address_network as (
     select
         processing_date,
-        address,
+        address_key,
         sum(volume) as total_volume,
         toFloat64(countIf(volume_out > 0)) as net_out_degree,
         toFloat64(countIf(volume_in > 0)) as net_in_degree,
@@ -127,7 +138,7 @@ address_network as (
         toFloat64(countIf(counterparty_high_risk)) as net_high_risk_counterparties,
         if(total_volume > 0, sumIf(volume, counterparty_high_risk) / total_volume, 0) as net_high_risk_volume_share
     from labelled_edges
-    group by processing_date, address
+    group by processing_date, address_key
 ),
 
 final as (
@@ -135,7 +146,7 @@ final as (
     select
         alerts.processing_date as processing_date,
         alerts.alert_id as alert_id,
-        toFloat64(address_network.address != '') as net_has_flows,
+        toFloat64(address_network.address_key != 0) as net_has_flows,
         address_network.net_out_degree as net_out_degree,
         address_network.net_in_degree as net_in_degree,
         address_network.net_log_out_volume_usd as net_log_out_volume_usd,
@@ -150,7 +161,7 @@ final as (
     from alerts
     left join address_network
         on alerts.processing_date = address_network.processing_date
-        and alerts.address = address_network.address
+        and alerts.address_key = address_network.address_key
 )
 
 select final.*, now64(3) as built_at from final

@@ -12,12 +12,14 @@ alerts as (
     select processing_date, alert_id, address, severity, alert_confidence, log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}  -- joins are within one processing date: only the dates being rebuilt
 ),
 
 address_features as (
     select processing_date, address, behavioral_anomaly_score, graph_anomaly_score, structuring_score, is_mixer_like
     from {{ ref('stg_features') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 primary_alerts as (

@@ -1,4 +1,7 @@
+from contextlib import contextmanager
+
 from dbt.adapters.chdb.credentials import ChdbCredentials
+from dbt_common.exceptions import DbtDatabaseError
 from trainer.store.embedded import EmbeddedStoreBusyError, open_chdb_client
 from dbt.adapters.clickhouse.connections import ClickHouseConnectionManager
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
@@ -19,8 +22,30 @@ class ChdbClient(ChHttpClient):
             raise FailedToConnectError(str(ex)) from None
 
 
+# ClickHouse's error codes for a query over its memory bounds: MEMORY_LIMIT_EXCEEDED and SET_SIZE_LIMIT_EXCEEDED (a
+# join's in-memory side over max_bytes_in_join).
+_MEMORY_ERRORS = ("MEMORY_LIMIT_EXCEEDED", "SET_SIZE_LIMIT_EXCEEDED")
+MEMORY_HINT = (
+    "the query needs more memory than the build allows: raise the var query_memory_limit_gb "
+    "(`--vars '{query_memory_limit_gb: 12}'`; the bounds are the +query_settings of dbt_project.yml)"
+)
+
+
 class ChdbConnectionManager(ClickHouseConnectionManager):
     TYPE = "chdb"
+
+    @contextmanager
+    def exception_handler(self, sql):
+        """dbt-clickhouse's handler, with the setting to raise named when a query outgrows the memory bounds (dbt
+        names the model)."""
+        try:
+            with super().exception_handler(sql):
+                yield
+        except Exception as error:
+            said = next((line.strip() for line in str(error).splitlines() if any(code in line for code in _MEMORY_ERRORS)), None)
+            if said:
+                raise DbtDatabaseError(f"{MEMORY_HINT}. ClickHouse: {said}") from error
+            raise
 
     @classmethod
     def open(cls, connection):

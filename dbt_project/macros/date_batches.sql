@@ -1,0 +1,96 @@
+{#-
+  Date batches: a model whose work grows with the window in one query (the network family aggregates the whole
+  money-flow graph; the marts join every family) builds its dates in batches of whole dates, in date order, of at
+  most `rows_limit` rows of the model `rows_of` each, one query per batch, so a query's memory follows the batch,
+  not the window.
+
+  - `date_batch_filter(stale, rows_of, rows_limit)` is the model's date predicate: the first batch of the dates this
+    build must write, `stale` being the model's own predicate of them (stale_dates or stale_mart_dates);
+  - the post-hook `build_remaining_date_batches(stale, rows_of, rows_limit)` builds each further batch with the same
+    SQL into a scratch table and swaps its partitions in, like insert_overwrite does for the first.
+  A window whose dates fit in one batch (the sample data, any daily build) runs as one query, as before. Unit tests
+  (`model.resource_type` is not `model`) keep the plain `stale` predicate.
+-#}
+{% macro date_batch_filter(stale, rows_of, rows_limit) -%}
+    {%- if not execute or model.resource_type != 'model' -%}
+        {{ stale }}
+    {%- else -%}
+        {%- set batches = _date_batches(stale, rows_of, rows_limit) -%}
+        {{ _dates_predicate(batches[0] if batches else []) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro _dates_predicate(dates) -%}
+    {%- if dates -%}
+        processing_date in ({% for day in dates %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
+    {%- else -%}
+        processing_date in (toDate('1970-01-01')) and 0 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The dates this build writes (window dates with a drop, matching `stale`), less `done`, in batches of whole dates
+    of at most `rows_limit` rows of `rows_of`. -#}
+{% macro _date_batches(stale, rows_of, rows_limit, done=[]) -%}
+    {%- set dates_sql -%}
+        select toString(drops.processing_date) as day, count(rows.processing_date) as input_rows
+        from (
+            select distinct processing_date
+            from {{ ref('stg_ingested_drops') }}
+            where processing_date between {{ window_start() }} and {{ window_end() }}
+              and {{ stale }}
+            {%- if done %}
+              and processing_date not in ({% for day in done %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
+            {%- endif %}
+        ) as drops
+        left join (
+            select processing_date from {{ ref(rows_of) }}
+            where processing_date between {{ window_start() }} and {{ window_end() }}
+        ) as rows
+            on drops.processing_date = rows.processing_date
+        group by drops.processing_date
+        order by drops.processing_date
+    {%- endset -%}
+    {%- set limit = rows_limit | int -%}
+    {%- set batches = [] -%}
+    {%- set current = {'dates': [], 'rows': 0} -%}
+    {%- for row in run_query(dates_sql).rows -%}
+        {%- if current['dates'] and current['rows'] + row[1] > limit -%}
+            {%- do batches.append(current['dates']) -%}
+            {%- do current.update({'dates': [], 'rows': 0}) -%}
+        {%- endif -%}
+        {%- do current['dates'].append(row[0]) -%}
+        {%- do current.update({'rows': current['rows'] + row[1]}) -%}
+    {%- endfor -%}
+    {%- if current['dates'] -%}
+        {%- do batches.append(current['dates']) -%}
+    {%- endif -%}
+    {{- return(batches) -}}
+{%- endmacro %}
+
+{% macro build_remaining_date_batches(stale, rows_of, rows_limit) -%}
+{%- if execute and model.resource_type == 'model' -%}
+    {%- set batch_pattern = "processing_date in \\(toDate\\('[0-9-]{10}'\\)(, toDate\\('[0-9-]{10}'\\))*\\)" -%}
+    {%- set scratch = this.incorporate(path={'identifier': this.identifier ~ '__date_batch'}) -%}
+    {#- The first batch is the one the model's own query built: its dates are in its predicate. -#}
+    {%- set first = modules.re.search(batch_pattern, sql) -%}
+    {%- set done = modules.re.findall("[0-9]{4}-[0-9]{2}-[0-9]{2}", first.group(0)) if first else [] -%}
+    {%- for dates in _date_batches(stale, rows_of, rows_limit, done) -%}
+        {%- set batch_sql = modules.re.sub(batch_pattern, _dates_predicate(dates), sql) -%}
+        {%- do log('building ' ~ this.identifier ~ ' for ' ~ dates[0] ~ '..' ~ dates[-1] ~ ' (' ~ dates | length ~ ' dates)', info=true) -%}
+        {%- do run_query('drop table if exists ' ~ scratch) -%}
+        {%- do run_query('create table ' ~ scratch ~ ' as ' ~ this) -%}
+        {%- do run_query('insert into ' ~ scratch ~ ' select * from (' ~ batch_sql ~ ') ' ~ adapter.get_model_query_settings(model)) -%}
+        {%- set partitions = run_query("select distinct partition_id from system.parts where active and database = '" ~ scratch.schema ~ "' and table = '" ~ scratch.identifier ~ "'").rows | map('first') | list -%}
+        {%- if partitions -%}
+            {%- do run_query('alter table ' ~ this ~ ' ' ~ _replace_partitions(partitions, scratch)) -%}
+        {%- endif -%}
+        {%- do run_query('drop table if exists ' ~ scratch) -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- endmacro %}
+
+{% macro _replace_partitions(partitions, scratch) -%}
+    {%- for partition in partitions -%}
+        replace partition id '{{ partition }}' from {{ scratch }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

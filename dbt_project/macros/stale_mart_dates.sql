@@ -1,0 +1,79 @@
+{#-
+  Incremental marts rebuild only the processing dates whose inputs changed since the mart's rows for them were
+  built (`built_at`), one whole partition each:
+  - `inputs`: the models the mart reads (feature families or a scoring mart, each with `built_at`); a date is stale
+    when one of them rebuilt it after the mart did;
+  - `with_labels`: the mart also reads labels, and a date's labels read every drop up to processing_date + var
+    label_horizon_days (a new drop makes labels of the horizon's dates known and mature; a re-ingested old drop can
+    change any later label), so a date is also stale when such a drop was ingested after the mart's rows.
+  A date the mart has no rows for is stale. Outside an incremental run every date of the window is built.
+-#}
+{% macro stale_mart_dates(inputs, with_labels=false) -%}
+{%- if is_incremental() -%}
+    processing_date in ({{ _stale_mart_date_list(inputs, with_labels) }})
+{%- else -%}
+    1 = 1
+{%- endif -%}
+{%- endmacro %}
+
+{% macro _stale_mart_date_list(inputs, with_labels) -%}
+    select inputs.processing_date
+    from (
+        select processing_date, max(changed_at) as inputs_changed_at
+        from (
+            {%- for input in inputs %}
+            select processing_date, max(built_at) as changed_at
+            from {{ ref(input) }}
+            where processing_date between {{ window_start() }} and {{ window_end() }}
+            group by processing_date
+            {% if not loop.last or with_labels %}union all{% endif %}
+            {%- endfor %}
+            {%- if with_labels %}
+            select window_dates.processing_date as processing_date, drops.ingested_through as changed_at
+            from (
+                select processing_date, 1 as joined
+                from {{ ref(inputs[0]) }}
+                where processing_date between {{ window_start() }} and {{ window_end() }}
+                group by processing_date
+            ) as window_dates
+            asof inner join (
+                select
+                    processing_date,
+                    1 as joined,
+                    max(ingested_at) over (order by processing_date rows between unbounded preceding and current row) as ingested_through
+                from {{ ref('stg_ingested_drops') }}
+            ) as drops
+                on window_dates.joined = drops.joined
+                and window_dates.processing_date + {{ label_horizon_days() }} >= drops.processing_date
+            {%- endif %}
+        )
+        group by processing_date
+    ) as inputs
+    left join {{ built_dates() }} as built
+        on inputs.processing_date = built.processing_date
+    where inputs.inputs_changed_at > built.built_at
+{%- endmacro %}
+
+{#-
+  Pre-hook of the incremental marts: drops, before the rebuild, the partitions of the stale dates (so a date whose
+  rows all went away does not keep its old rows: insert_overwrite only replaces partitions that get new rows) and of
+  the dates outside the window (a moved window leaves nothing behind).
+-#}
+{% macro drop_stale_mart_partitions(inputs, with_labels=false) -%}
+{%- if execute and is_incremental() -%}
+    {%- set stale -%}
+        select distinct toString(processing_date)
+        from {{ this }}
+        where processing_date not between {{ window_start() }} and {{ window_end() }}
+           or processing_date in ({{ _stale_mart_date_list(inputs, with_labels) }})
+        order by 1
+    {%- endset -%}
+    {%- set dates = run_query(stale).rows | map('first') | list -%}
+    {%- if dates | length > 0 -%}
+        alter table {{ this }}
+        {%- for processing_date in dates %}
+            drop partition '{{ processing_date }}'{{ "," if not loop.last }}
+        {%- endfor %}
+    {%- endif -%}
+{%- endif -%}
+{%- endmacro %}

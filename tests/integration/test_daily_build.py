@@ -1,0 +1,134 @@
+"""The daily build: one new drop rebuilds one day in every layer, marts included, and equals a full build; the
+data tests of that build check the dates it rebuilt, and `dbt test` checks them all."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.support import assert_same_rows, dbt_vars, run_dbt
+from trainer.ingest import ingest
+from trainer.sample_data import generate_drops
+
+NETWORK = "dailynet"
+START, END = date(2025, 2, 1), date(2025, 3, 15)  # 43 days of another year than the sample's
+HORIZON = 10
+BUILD_VARS = {"label_horizon_days": HORIZON}
+KEYS = {"int_cluster_profiles": "cluster_id", "scoring_clusters": "cluster_id", "training_clusters": "cluster_id"}
+INCREMENTAL = [
+    "int_alert_attributes",
+    "int_alert_address_features",
+    "int_alert_network_features",
+    "int_alert_temporal_features",
+    "int_alert_statistical_features",
+    "int_alert_cluster_features",
+    "int_cluster_profiles",
+    "scoring_alerts",
+    "scoring_clusters",
+    "training_alerts",
+    "training_clusters",
+]
+
+
+def built_at_by_date(client, model: str) -> dict[date, object]:
+    return dict(client.query(f"SELECT processing_date, max(built_at) FROM {NETWORK}.{model} GROUP BY processing_date").result_rows)
+
+
+def rows_without_built_at(client, model: str):
+    key = KEYS.get(model, "alert_id")
+    return client.query_arrow(f"SELECT * EXCEPT (built_at) FROM {NETWORK}.{model} ORDER BY processing_date, {key}")
+
+
+@pytest.fixture(scope="module")
+def daily(client, test_root: Path) -> dict[str, dict[date, object]]:
+    """A window built through the day before END, then END's drop ingested and the window built through END: the
+    build dates of every incremental model before the daily build."""
+    drops, held_back = test_root / "drops_daily", test_root / "drops_daily_last"
+    generate_drops(NETWORK, START, END, drops, seed=5, alerts_per_day=120, label_delay_days=3)
+    (held_back / NETWORK).mkdir(parents=True)
+    shutil.move(drops / NETWORK / END.isoformat(), held_back / NETWORK / END.isoformat())
+    ingest(client, NETWORK, drops)
+    ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, START, END - timedelta(days=1), **BUILD_VARS))
+    assert ok, log[-3000:]
+    before = {model: built_at_by_date(client, model) for model in INCREMENTAL}
+    ingest(client, NETWORK, held_back)
+    ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    return before
+
+
+def test_one_new_drop_rebuilds_one_day_in_every_layer(client, daily) -> None:
+    matured = END - timedelta(days=HORIZON)  # the new drop completes this date's label horizon
+    expected = {model: {END} for model in INCREMENTAL}
+    expected["training_alerts"] = expected["training_clusters"] = {matured}
+    for model in INCREMENTAL:
+        after = built_at_by_date(client, model)
+        rebuilt = {day for day, built in after.items() if built != daily[model].get(day)}
+        assert rebuilt == expected[model], model
+    assert max(built_at_by_date(client, "training_alerts")) == matured, "immature dates hold no training rows"
+
+
+def test_the_daily_build_equals_a_full_build_value_by_value(client, daily) -> None:
+    partial = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
+    ok, log = run_dbt("build", "--full-refresh", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    for model in INCREMENTAL:
+        assert_same_rows(rows_without_built_at(client, model), partial[model], model)
+
+
+def test_the_build_checks_the_dates_it_rebuilt_and_dbt_test_checks_all(client, daily) -> None:
+    # A broken value on an old date, which no later build rewrites: the daily build does not re-check it ...
+    old_date = START + timedelta(days=3)
+    client.command(
+        f"ALTER TABLE {NETWORK}.int_alert_network_features UPDATE net_counterparty_hhi = nan "
+        f"WHERE processing_date = '{old_date}' SETTINGS mutations_sync = 2"
+    )
+    ok, log = run_dbt("build", "--select", "int_alert_network_features+", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    # ... while the full check, one command, finds it and names the test.
+    ok, log = run_dbt("test", "--select", "int_alert_network_features", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert not ok
+    assert "int_alert_network_features_finite" in log
+    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    ok, log = run_dbt("build", "--full-refresh", "--select", "int_alert_network_features+", "--vars", window)
+    assert ok, log[-3000:]
+
+
+def test_a_query_over_the_memory_bound_fails_naming_its_model_and_the_var_to_raise(client, daily) -> None:
+    before = client.command(f"SELECT count() FROM {NETWORK}.int_alert_network_features")
+    tiny = dbt_vars(NETWORK, START, END, query_memory_limit_gb=0.0002, **BUILD_VARS)
+    ok, log = run_dbt("run", "--full-refresh", "--select", "int_alert_network_features", "--vars", tiny)
+    assert not ok
+    assert "Database Error in model int_alert_network_features" in log
+    assert "raise the var query_memory_limit_gb" in log and "MEMORY_LIMIT_EXCEEDED" in log
+    assert client.command(f"SELECT count() FROM {NETWORK}.int_alert_network_features") == before, "the built table is left as it was"
+
+
+def test_a_build_in_date_batches_equals_one_query_per_model(client, daily) -> None:
+    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    ok, log = run_dbt("build", "--full-refresh", "--vars", window)
+    assert ok, log[-3000:]
+    assert " for 2025-" not in log, "the sample window fits one query per model"
+    one_query = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
+    flows, alerts = (client.command(f"SELECT count() FROM {NETWORK}.{table}") for table in ("raw_money_flows", "raw_alerts"))
+    small = dbt_vars(NETWORK, START, END, flows_per_query=flows // 6, mart_rows_per_query=alerts // 5, **BUILD_VARS)
+    ok, log = run_dbt("build", "--full-refresh", "--vars", small)
+    assert ok, log[-3000:]
+    for model in ("int_alert_network_features", "scoring_alerts", "training_alerts"):
+        assert log.count(f"building {model} for") >= 3, f"{model} is built in batches, the first in the model's own query"
+    for model in INCREMENTAL:
+        assert_same_rows(one_query[model], rows_without_built_at(client, model), model)
+
+
+def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> None:
+    later_start = START + timedelta(days=5)
+    ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, later_start, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    for model in ("scoring_alerts", "scoring_clusters", "training_alerts", "training_clusters"):
+        assert min(built_at_by_date(client, model)) >= later_start, model
+    ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    assert min(built_at_by_date(client, "scoring_alerts")) == START, "the dates come back with the window"

@@ -1,0 +1,36 @@
+"""Training parameters of large windows: GOSS instead of bagging and fewer folds from LARGE_TRAINING_ROWS on."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+
+from trainer.model_types import model_spec
+from trainer.train.modeling import CV_FOLDS, LARGE_CV_FOLDS, LARGE_TRAINING_ROWS, base_params, cv_folds, scaled_params
+
+
+def test_small_windows_keep_their_parameters_and_folds() -> None:
+    params = base_params(model_spec("alert_scorer"), seed=1)
+    assert scaled_params(params, LARGE_TRAINING_ROWS - 1) == params
+    assert cv_folds(LARGE_TRAINING_ROWS - 1) == CV_FOLDS
+
+
+def test_large_windows_sample_by_gradient_and_use_fewer_folds() -> None:
+    params = base_params(model_spec("alert_scorer"), seed=1)
+    large = scaled_params(params, LARGE_TRAINING_ROWS)
+    assert large["data_sample_strategy"] == "goss" and large["bagging_fraction"] == 1.0 and large["bagging_freq"] == 0
+    assert {k: v for k, v in large.items() if not k.startswith(("bagging", "data_sample"))} == {
+        k: v for k, v in params.items() if not k.startswith("bagging")
+    }
+    assert cv_folds(LARGE_TRAINING_ROWS) == LARGE_CV_FOLDS < CV_FOLDS
+
+
+def test_lightgbm_accepts_the_large_window_parameters_for_every_objective() -> None:
+    rng = np.random.default_rng(3)
+    features = rng.random((600, 5), dtype=np.float32)
+    label = (features[:, 0] + rng.random(600) > 1).astype(int)
+    for model_type in ("alert_scorer", "alert_ranker"):
+        params = scaled_params(base_params(model_spec(model_type), seed=1), LARGE_TRAINING_ROWS)
+        group = [100] * 6 if model_type == "alert_ranker" else None
+        booster = lgb.train(params, lgb.Dataset(features, label=label, group=group), num_boost_round=5)
+        assert booster.num_trees() == 5
