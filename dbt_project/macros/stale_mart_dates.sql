@@ -5,7 +5,8 @@
     when one of them rebuilt it after the mart did;
   - `with_labels`: the mart also reads labels, and a date's labels read every drop up to processing_date + var
     label_horizon_days (a new drop makes labels of the horizon's dates known and mature; a re-ingested old drop can
-    change any later label), so a date is also stale when such a drop was ingested after the mart's rows.
+    change any later label), so a date is also stale when such a drop was ingested after the mart's rows, or when
+    its rows were labelled under another var label_horizon_days (their `label_horizon_days` column).
   A date the mart has no rows for is stale. Outside an incremental run every date of the window is built.
 -#}
 {% macro stale_mart_dates(inputs, with_labels=false) -%}
@@ -49,9 +50,20 @@
         )
         group by processing_date
     ) as inputs
+    {%- if with_labels %}
+    left join (
+        select processing_date, max(built_at) as built_at, min(label_horizon_days) as label_horizon_days
+        from {{ this }}
+        group by processing_date
+    ) as built
+        on inputs.processing_date = built.processing_date
+    where inputs.inputs_changed_at > built.built_at
+       or built.label_horizon_days != {{ label_horizon_days() }}
+    {%- else %}
     left join {{ built_dates() }} as built
         on inputs.processing_date = built.processing_date
     where inputs.inputs_changed_at > built.built_at
+    {%- endif %}
 {%- endmacro %}
 
 {#-

@@ -37,4 +37,4 @@ final as (
         and labels.alert_id = scoring_alerts.alert_id
 )
 
-select final.*, now64(3) as built_at from final
+select final.*, toUInt16({{ label_horizon_days() }}) as label_horizon_days, now64(3) as built_at from final
