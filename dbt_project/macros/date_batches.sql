@@ -39,7 +39,7 @@
             where processing_date between {{ window_start() }} and {{ window_end() }}
               and {{ stale }}
             {%- if done %}
-              and processing_date not in ({% for day in done %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
+              and not ({{ _dates_predicate(done) }})
             {%- endif %}
         ) as drops
         left join (

@@ -23,10 +23,15 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- True in an incremental `dbt build`: the invocation whose row-level tests read only the rows it wrote. -#}
+{% macro build_checks_rebuilt_rows() -%}
+    {{- return(execute and flags.WHICH == 'build' and not flags.FULL_REFRESH) -}}
+{%- endmacro %}
+
 {% macro _checks_rebuilt_rows_only(relation) -%}
     {%- set row_level_tests = ['unique_combination', 'numeric_columns_finite', 'row_count_matches', 'all_finite', 'not_null', 'not_empty_string'] -%}
     {%- set test_name = (model.get('test_metadata') or {}).get('name') -%}
-    {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH or test_name not in row_level_tests -%}
+    {%- if not build_checks_rebuilt_rows() or test_name not in row_level_tests -%}
         {{- return(false) -}}
     {%- endif -%}
     {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}

@@ -29,8 +29,13 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- When the model's rows of each processing date were built; a date it has no rows for is missing, which a left join
-    reads as the epoch (older than any input). -#}
-{% macro built_dates() -%}
-    (select processing_date, max(built_at) as built_at from {{ this }} group by processing_date)
+{#- When the model's rows of each processing date were built (and, `with_horizon`, under which var label_horizon_days);
+    a date it has no rows for is missing, which a left join reads as the epoch (older than any input). -#}
+{% macro built_dates(with_horizon=false) -%}
+    (
+        select processing_date, max(built_at) as built_at
+            {%- if with_horizon %}, min(label_horizon_days) as label_horizon_days{% endif %}
+        from {{ this }}
+        group by processing_date
+    )
 {%- endmacro %}

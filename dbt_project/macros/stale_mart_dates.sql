@@ -50,19 +50,11 @@
         )
         group by processing_date
     ) as inputs
+    left join {{ built_dates(with_horizon=with_labels) }} as built
+        on inputs.processing_date = built.processing_date
+    where inputs.inputs_changed_at > built.built_at
     {%- if with_labels %}
-    left join (
-        select processing_date, max(built_at) as built_at, min(label_horizon_days) as label_horizon_days
-        from {{ this }}
-        group by processing_date
-    ) as built
-        on inputs.processing_date = built.processing_date
-    where inputs.inputs_changed_at > built.built_at
        or built.label_horizon_days != {{ label_horizon_days() }}
-    {%- else %}
-    left join {{ built_dates() }} as built
-        on inputs.processing_date = built.processing_date
-    where inputs.inputs_changed_at > built.built_at
     {%- endif %}
 {%- endmacro %}
 

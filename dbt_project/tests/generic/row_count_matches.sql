@@ -12,7 +12,7 @@ from (
         (
             select count() from {{ compare_model }}
             where {{ compare_where or '1 = 1' }}
-            {%- if flags.WHICH == 'build' and not flags.FULL_REFRESH %}
+            {%- if build_checks_rebuilt_rows() %}
               and processing_date in (select processing_date from {{ model }})
             {%- endif %}
         ) as expected_rows

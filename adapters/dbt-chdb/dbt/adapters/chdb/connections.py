@@ -22,9 +22,8 @@ class ChdbClient(ChHttpClient):
             raise FailedToConnectError(str(ex)) from None
 
 
-# ClickHouse's error codes for a query over its memory bounds: MEMORY_LIMIT_EXCEEDED and SET_SIZE_LIMIT_EXCEEDED (a
-# join's in-memory side over max_bytes_in_join).
-_MEMORY_ERRORS = ("MEMORY_LIMIT_EXCEEDED", "SET_SIZE_LIMIT_EXCEEDED")
+# ClickHouse's error code for a query over max_memory_usage (the project's only hard memory bound).
+_MEMORY_ERROR = "MEMORY_LIMIT_EXCEEDED"
 MEMORY_HINT = (
     "the query needs more memory than the build allows: raise the var query_memory_limit_gb "
     "(`--vars '{query_memory_limit_gb: 12}'`; the bounds are the +query_settings of dbt_project.yml)"
@@ -42,7 +41,7 @@ class ChdbConnectionManager(ClickHouseConnectionManager):
             with super().exception_handler(sql):
                 yield
         except Exception as error:
-            said = next((line.strip() for line in str(error).splitlines() if any(code in line for code in _MEMORY_ERRORS)), None)
+            said = next((line.strip() for line in str(error).splitlines() if _MEMORY_ERROR in line), None)
             if said:
                 raise DbtDatabaseError(f"{MEMORY_HINT}. ClickHouse: {said}") from error
             raise
