@@ -1,7 +1,8 @@
 {#-
   Data tests of incremental models check the dates just rebuilt. In `dbt build` (not --full-refresh), a row-level
   test (the generic tests named below: each row is checked on its own, so rows built earlier passed already) of a
-  model with a `built_at` column reads only the rows built by this invocation. Table-level gates (has_rows,
+  model with a `built_at` column reads only the rows built by this invocation, and one of a raw table only the drops
+  no run has checked since they were ingested (macro unchecked_drops). Table-level gates (has_rows,
   min_rows_per_class, min_coverage, has_mature_labels) always read the whole table, and `dbt test` reads every
   date: the full check is one command (docs/upstream-data.md).
 -#}
@@ -10,8 +11,11 @@
     {%- if config.get('where') -%}
         {%- do conditions.append(config.get('where')) -%}
     {%- endif -%}
-    {%- if _checks_rebuilt_rows_only(relation) -%}
+    {%- set scope = _checked_rows(relation) -%}
+    {%- if scope == 'rebuilt' -%}
         {%- do conditions.append("built_at >= toDateTime64('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "', 3, 'UTC')") -%}
+    {%- elif scope == 'unchecked_drops' -%}
+        {%- do conditions.append(unchecked_drops()) -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- set filtered -%}
@@ -28,12 +32,17 @@
     {{- return(execute and flags.WHICH == 'build' and not flags.FULL_REFRESH) -}}
 {%- endmacro %}
 
-{% macro _checks_rebuilt_rows_only(relation) -%}
-    {%- set row_level_tests = ['unique_combination', 'numeric_columns_finite', 'row_count_matches', 'all_finite', 'not_null', 'not_empty_string'] -%}
+{#- Which rows a test reads: 'rebuilt' (a model's rows this invocation wrote), 'unchecked_drops' (a raw table's rows
+    of drops no run has checked yet, macro unchecked_drops) or 'all'. -#}
+{% macro _checked_rows(relation) -%}
+    {%- set row_level_tests = ['unique_combination', 'numeric_columns_finite', 'row_count_matches', 'all_finite', 'not_null', 'not_empty_string', 'accepted_values'] -%}
     {%- set test_name = (model.get('test_metadata') or {}).get('name') -%}
     {%- if not build_checks_rebuilt_rows() or test_name not in row_level_tests -%}
-        {{- return(false) -}}
+        {{- return('all') -}}
+    {%- endif -%}
+    {%- if model.depends_on.nodes | select('in', graph.sources.keys()) | list -%}
+        {{- return('unchecked_drops') -}}
     {%- endif -%}
     {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
-    {{- return('built_at' in columns) -}}
+    {{- return('rebuilt' if 'built_at' in columns else 'all') -}}
 {%- endmacro %}

@@ -30,12 +30,23 @@
 {%- endmacro %}
 
 {#- When the model's rows of each processing date were built (and, `with_horizon`, under which var label_horizon_days);
-    a date it has no rows for is missing, which a left join reads as the epoch (older than any input). -#}
+    a date it has no rows for is missing, which a left join reads as the epoch (older than any input). A table built
+    before these columns existed has no dates: every date is stale, and on_schema_change then asks for --full-refresh. -#}
 {% macro built_dates(with_horizon=false) -%}
+    {%- set needed = ['built_at', 'label_horizon_days'] if with_horizon else ['built_at'] -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list if execute else needed -%}
+    {%- if needed | reject('in', columns) | list %}
+    (
+        select toDate(0) as processing_date, toDateTime64(0, 3, 'UTC') as built_at
+            {%- if with_horizon %}, toUInt16(0) as label_horizon_days{% endif %}
+        where 0 = 1
+    )
+    {%- else %}
     (
         select processing_date, max(built_at) as built_at
             {%- if with_horizon %}, min(label_horizon_days) as label_horizon_days{% endif %}
         from {{ this }}
         group by processing_date
     )
+    {%- endif %}
 {%- endmacro %}

@@ -59,9 +59,10 @@
 {%- endmacro %}
 
 {#-
-  Pre-hook of the incremental marts: drops, before the rebuild, the partitions of the stale dates (so a date whose
-  rows all went away does not keep its old rows: insert_overwrite only replaces partitions that get new rows) and of
-  the dates outside the window (a moved window leaves nothing behind).
+  Last post-hook of the incremental marts: once every date batch is in, drops the partitions of the dates that are
+  still stale (their inputs changed, yet the rebuild wrote no rows for them: insert_overwrite only replaces partitions
+  that get new rows, so the old rows would stay) and of the dates outside the window (a moved window leaves nothing
+  behind). It runs after the build, not before: a build that fails leaves the mart as it was.
 -#}
 {% macro drop_stale_mart_partitions(inputs, with_labels=false) -%}
 {%- if execute and is_incremental() -%}

@@ -13,7 +13,10 @@ from (
         [{% for column in columns %}'{{ column }}'{{ ', ' if not loop.last }}{% endfor %}] as column_names,
         [{% for column in columns %}countIf(not isFinite(toFloat64({{ column }}))){{ ', ' if not loop.last }}{% endfor %}] as counts
     from {{ source('raw', 'raw_features') }}
-    where processing_date between {{ window_start() }} - 30 and {{ window_end() }}
+    where processing_date between {{ source_history_start() }} and {{ window_end() }}
+    {%- if build_checks_rebuilt_rows() %}
+      and {{ unchecked_drops() }}
+    {%- endif %}
 )
 array join column_names as column_name, counts as non_finite_values
 where non_finite_values > 0

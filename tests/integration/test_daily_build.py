@@ -105,6 +105,12 @@ def test_a_query_over_the_memory_bound_fails_naming_its_model_and_the_var_to_rai
     assert "Database Error in model int_alert_network_features" in log
     assert "raise the var query_memory_limit_gb" in log and "MEMORY_LIMIT_EXCEEDED" in log
     assert client.command(f"SELECT count() FROM {NETWORK}.int_alert_network_features") == before, "the built table is left as it was"
+    # An incremental mart too: another horizon makes every date stale, and the failed rebuild drops none of them.
+    mart_before = client.command(f"SELECT count() FROM {NETWORK}.training_alerts")
+    other_horizon = dbt_vars(NETWORK, START, END, query_memory_limit_gb=0.0002, label_horizon_days=HORIZON + 1)
+    ok, log = run_dbt("run", "--select", "training_alerts", "--vars", other_horizon)
+    assert not ok and "Database Error in model training_alerts" in log
+    assert client.command(f"SELECT count() FROM {NETWORK}.training_alerts") == mart_before > 0
 
 
 def test_a_build_in_date_batches_equals_one_query_per_model(client, daily) -> None:
@@ -132,3 +138,29 @@ def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> 
     ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
     assert ok, log[-3000:]
     assert min(built_at_by_date(client, "scoring_alerts")) == START, "the dates come back with the window"
+
+
+def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client, daily) -> None:
+    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    checked = client.query(f"SELECT command, sources_checked FROM {NETWORK}.dbt_invocations ORDER BY started_at DESC LIMIT 1").result_rows
+    assert checked == [("build", 1)], "a passing build logs that it checked the window's drops"
+    old_date = START + timedelta(days=4)
+    bad_address = f"ALTER TABLE {NETWORK}.raw_alerts UPDATE address = '' WHERE processing_date = '{old_date}' SETTINGS mutations_sync = 2"
+    client.command(bad_address)
+    # A drop a passing run checked after its ingestion is not read again by a daily build ...
+    ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
+    assert ok, log[-3000:]
+    # ... `dbt test` reads every drop of the window ...
+    ok, log = run_dbt("test", "--select", "source:raw", "--vars", window)
+    assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log
+    # ... and a drop ingested again since the last check is read by the next build, and by every build until one passes.
+    client.command(
+        f"INSERT INTO {NETWORK}.ingested_drops (processing_date, window_days, complete, source, row_counts_json, ingested_at) "
+        f"VALUES ('{old_date}', 7, 1, 'loaded by hand', '{{}}', now64(3))"
+    )
+    for _ in range(2):
+        ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
+        assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log
+    client.command(bad_address.replace("address = ''", "address = alert_id"))
+    ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
+    assert ok, log[-3000:]

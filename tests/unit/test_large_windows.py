@@ -1,4 +1,5 @@
-"""Training parameters of large windows: GOSS instead of bagging and fewer folds from LARGE_TRAINING_ROWS on."""
+"""Training parameters of large windows: GOSS instead of bagging, a larger learning rate and fewer folds from
+LARGE_TRAINING_ROWS on."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import lightgbm as lgb
 import numpy as np
 
 from trainer.model_types import model_spec
-from trainer.train.modeling import CV_FOLDS, LARGE_CV_FOLDS, LARGE_TRAINING_ROWS, base_params, cv_folds, scaled_params
+from trainer.train.modeling import CV_FOLDS, LARGE_CV_FOLDS, LARGE_LEARNING_RATE, LARGE_TRAINING_ROWS, base_params, cv_folds, scaled_params
 
 
 def test_small_windows_keep_their_parameters_and_folds() -> None:
@@ -19,9 +20,9 @@ def test_large_windows_sample_by_gradient_and_use_fewer_folds() -> None:
     params = base_params(model_spec("alert_scorer"), seed=1)
     large = scaled_params(params, LARGE_TRAINING_ROWS)
     assert large["data_sample_strategy"] == "goss" and large["bagging_fraction"] == 1.0 and large["bagging_freq"] == 0
-    assert {k: v for k, v in large.items() if not k.startswith(("bagging", "data_sample"))} == {
-        k: v for k, v in params.items() if not k.startswith("bagging")
-    }
+    assert large["learning_rate"] == LARGE_LEARNING_RATE > params["learning_rate"]
+    scaled = ("bagging", "data_sample", "learning_rate")
+    assert {k: v for k, v in large.items() if not k.startswith(scaled)} == {k: v for k, v in params.items() if not k.startswith(scaled)}
     assert cv_folds(LARGE_TRAINING_ROWS) == LARGE_CV_FOLDS < CV_FOLDS
 
 

@@ -23,9 +23,12 @@ CV_FOLDS = 5
 # From this many training rows on (a busy chain's quarter), each of the cross-validation's fits costs minutes: 3 folds
 # instead of 5 (each still trains on two thirds of a million rows or more), and gradient-based one-side sampling
 # (GOSS: every boosting round reads the 20 % rows of largest gradient and a 10 % sample of the rest, instead of
-# 80 % bagging) make a round about 2.5x cheaper. Smaller windows keep the parameters they had.
+# 80 % bagging) make a round about 2.5x cheaper, and a learning rate of 0.1 instead of 0.05 needs about half the
+# rounds (at 10M alerts, 1.4M training rows: 235 trees instead of 634, cross-validation and final fit 257 s instead of
+# 790 s, test AUC 0.902 instead of 0.904). Smaller windows keep the parameters they had.
 LARGE_TRAINING_ROWS = 1_000_000
 LARGE_CV_FOLDS = 3
+LARGE_LEARNING_RATE = 0.1
 
 
 def base_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
@@ -51,10 +54,11 @@ def base_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
 
 
 def scaled_params(params: dict[str, Any], training_rows: int) -> dict[str, Any]:
-    """`params` for a training part of `training_rows` rows: GOSS from LARGE_TRAINING_ROWS on (it replaces bagging)."""
+    """`params` for a training part of `training_rows` rows: from LARGE_TRAINING_ROWS on, GOSS (it replaces bagging)
+    and LARGE_LEARNING_RATE."""
     if training_rows < LARGE_TRAINING_ROWS:
         return params
-    return {**params, "data_sample_strategy": "goss", "bagging_fraction": 1.0, "bagging_freq": 0}
+    return {**params, "data_sample_strategy": "goss", "bagging_fraction": 1.0, "bagging_freq": 0, "learning_rate": LARGE_LEARNING_RATE}
 
 
 def cv_folds(training_rows: int) -> int:
@@ -109,6 +113,9 @@ def cross_validate(
         result.fold_aucs.append(auc_or_half(train.label[valid_index], prediction))
         score = booster.best_score["valid_0"]["ndcg@10"] if spec.is_ranker else result.fold_aucs[-1]
         result.fold_scores.append(float(score))
+        logger.bind(fold=fold + 1, folds=folds, rounds=result.best_iterations[-1], score=round(float(score), 4)).info(
+            "cross-validation fold finished"
+        )
         if on_fold is not None:
             on_fold(fold, float(np.mean(result.fold_scores)))
     return result

@@ -1,7 +1,7 @@
 {%- set inputs = ['int_alert_attributes', 'int_alert_address_features', 'int_alert_network_features', 'int_alert_temporal_features', 'int_alert_statistical_features', 'int_alert_cluster_features'] -%}
 {%- set batch_args = "stale_mart_dates(" ~ inputs ~ "), 'stg_alerts', var('mart_rows_per_query')" -%}
-{{ config(order_by=['processing_date', 'alert_id'], pre_hook="{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}",
-          post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches(" ~ batch_args ~ ") }}",
+                     "{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}"]) }}
 {%- set this_batch = date_batch_filter(stale_mart_dates(inputs), 'stg_alerts', var('mart_rows_per_query')) %}
 
 {#- Every alert of the window with every feature: what alert models score, and the base of training_alerts. -#}
@@ -57,11 +57,13 @@ final as (
         temporal_features.* except (processing_date, alert_id, built_at),
         statistical_features.* except (processing_date, alert_id, built_at),
         cluster_features.* except (processing_date, alert_id, built_at)
-    from alerts
+    -- The widest family streams; ClickHouse holds each joined (right) side in memory (at 10M alerts, 5.1 s a batch
+    -- instead of 7.5 s with the alerts first).
+    from address_features
+    inner join alerts
+        on alerts.processing_date = address_features.processing_date and alerts.alert_id = address_features.alert_id
     inner join alert_attributes
         on alerts.processing_date = alert_attributes.processing_date and alerts.alert_id = alert_attributes.alert_id
-    inner join address_features
-        on alerts.processing_date = address_features.processing_date and alerts.alert_id = address_features.alert_id
     inner join network_features
         on alerts.processing_date = network_features.processing_date and alerts.alert_id = network_features.alert_id
     inner join temporal_features

@@ -1,7 +1,7 @@
 {%- set inputs = ['scoring_clusters'] -%}
 {%- set batch_args = "stale_mart_dates(" ~ inputs ~ ", with_labels=true), 'stg_clusters', var('mart_rows_per_query')" -%}
-{{ config(order_by=['processing_date', 'cluster_id'], pre_hook="{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}",
-          post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ build_remaining_date_batches(" ~ batch_args ~ ") }}",
+                     "{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}"]) }}
 {%- set this_batch = date_batch_filter(stale_mart_dates(inputs, with_labels=true), 'stg_clusters', var('mart_rows_per_query')) %}
 
 {#- The cluster-grain training table of cluster_scorer: one row per cluster of the window with a labelled member. -#}

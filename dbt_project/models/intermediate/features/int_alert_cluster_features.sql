@@ -10,12 +10,16 @@ with alerts as (
 ),
 
 clusters as (
+    -- Only the dates being rebuilt: every join below is within one processing date.
     select * from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 cluster_profiles as (
     select * from {{ ref('int_cluster_profiles') }}
+    where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_dates(0) }}
 ),
 
 memberships as (

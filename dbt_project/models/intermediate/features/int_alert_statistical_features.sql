@@ -23,6 +23,8 @@ alert_history as (
         log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} - 30 and {{ window_end() }}
+      -- only the addresses alerted on the dates being built: a daily build reads one day's addresses' history
+      and address in (select address from alerts)
 ),
 
 address_days as (

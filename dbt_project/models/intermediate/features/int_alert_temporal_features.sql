@@ -10,10 +10,12 @@ with alerts as (
 ),
 
 alert_history as (
-    -- Everything known up to the end of the window; each alert below only sees rows at or before its date.
+    -- Everything known up to the end of the window, of the addresses alerted on the dates being built (a daily build
+    -- reads one day's addresses' history, not every address's); each alert below only sees rows at or before its date.
     select processing_date, address, severity
     from {{ ref('stg_alerts') }}
     where processing_date <= {{ window_end() }}
+      and address in (select address from alerts)
 ),
 
 address_days as (
