@@ -1,14 +1,15 @@
 {#-
   The build log: one row per dbt invocation on the network (build, test, run, ...), written by the on-run-end hook
-  into `<network>.dbt_invocations`. It says when each run started, over which window, whether it succeeded, and
-  whether it ran every source test of the project (sources_checked) and from which date they read (sources_from).
+  into `<network>.dbt_invocations`. It says when each run started, over which window, how many of its nodes failed,
+  and whether every source test of the project ran and passed or warned in it (sources_checked) from which date on
+  (sources_from).
 
   An incremental `dbt build` reads it to test only the drops no run has checked since they were (re-)ingested
-  (macro unchecked_drops): a drop counts as checked once a run that ran every source test without an error started
-  after the drop's ingestion and read the drop's date (its window, with the 30 days of history before it). By
-  induction every drop of the window is checked, while a daily build reads one new drop instead of the window's
-  hundreds of millions of raw rows. A run with --select, or one that failed, checks nothing; `dbt test` reads every
-  drop of the window.
+  (macro unchecked_drops): a drop counts as checked once a run whose source tests all passed started after the
+  drop's ingestion and read the drop's date (its window, with the 30 days of history before it). By induction every
+  drop of the window is checked, while a daily build reads one new drop instead of the window's hundreds of millions
+  of raw rows. A run that left out a source test (--select, --exclude) or had one fail checks nothing; `dbt test`
+  reads every drop of the window.
 -#}
 
 {% macro build_log() -%}
@@ -38,12 +39,10 @@
         {%- for result in results -%}
             {%- do statuses.update({result.node.unique_id: result.status | string}) -%}
         {%- endfor -%}
-        {%- set failed = statuses.values() | select('in', ['error', 'fail', 'runtime error']) | list | length -%}
+        {%- set failed = statuses.values() | select('in', ['error', 'fail']) | list | length -%}
         {%- set ns = namespace(sources_checked=true) -%}
-        {%- for node in graph.nodes.values() if node.resource_type == 'test' -%}
-            {%- for parent in node.depends_on.nodes if parent.startswith('source.') and statuses.get(node.unique_id) not in ['pass', 'warn'] -%}
-                {%- set ns.sources_checked = false -%}
-            {%- endfor -%}
+        {%- for node in graph.nodes.values() if tests_a_source(node) and statuses.get(node.unique_id) not in ['pass', 'warn'] -%}
+            {%- set ns.sources_checked = false -%}
         {%- endfor -%}
         insert into {{ build_log() }} values (
             '{{ invocation_id }}', '{{ flags.WHICH }}', {{ 1 if flags.FULL_REFRESH else 0 }}, {{ window_start() }}, {{ window_end() }}, {{ source_history_start() }},
@@ -53,6 +52,11 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- True for a data test of a raw table (a source). -#}
+{% macro tests_a_source(node) -%}
+    {{- return(node.resource_type == 'test' and (node.depends_on.nodes | select('in', graph.sources.keys()) | list | length > 0)) -}}
 {%- endmacro %}
 
 {#- The first processing date source tests read: the window's start less the 30 days of history features reach back

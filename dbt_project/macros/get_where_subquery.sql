@@ -40,9 +40,8 @@
     {%- if not build_checks_rebuilt_rows() or test_name not in row_level_tests -%}
         {{- return('all') -}}
     {%- endif -%}
-    {%- if model.depends_on.nodes | select('in', graph.sources.keys()) | list -%}
+    {%- if tests_a_source(model) -%}
         {{- return('unchecked_drops') -}}
     {%- endif -%}
-    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
-    {{- return('rebuilt' if 'built_at' in columns else 'all') -}}
+    {{- return('all' if missing_columns(relation, ['built_at']) else 'rebuilt') -}}
 {%- endmacro %}

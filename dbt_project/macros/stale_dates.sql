@@ -33,9 +33,7 @@
     a date it has no rows for is missing, which a left join reads as the epoch (older than any input). A table built
     before these columns existed has no dates: every date is stale, and on_schema_change then asks for --full-refresh. -#}
 {% macro built_dates(with_horizon=false) -%}
-    {%- set needed = ['built_at', 'label_horizon_days'] if with_horizon else ['built_at'] -%}
-    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list if execute else needed -%}
-    {%- if needed | reject('in', columns) | list %}
+    {%- if missing_columns(this, ['built_at', 'label_horizon_days'] if with_horizon else ['built_at']) %}
     (
         select toDate(0) as processing_date, toDateTime64(0, 3, 'UTC') as built_at
             {%- if with_horizon %}, toUInt16(0) as label_horizon_days{% endif %}
@@ -49,4 +47,13 @@
         group by processing_date
     )
     {%- endif %}
+{%- endmacro %}
+
+{#- The names of `columns` the relation does not have (none while parsing: no table is read then). -#}
+{% macro missing_columns(relation, columns) -%}
+    {%- if not execute -%}
+        {{- return([]) -}}
+    {%- endif -%}
+    {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {{- return(columns | reject('in', present) | list) -}}
 {%- endmacro %}

@@ -164,3 +164,14 @@ def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client,
     client.command(bad_address.replace("address = ''", "address = alert_id"))
     ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
     assert ok, log[-3000:]
+
+
+def test_a_mart_from_before_its_columns_asks_for_a_full_refresh_and_keeps_its_rows(client, daily) -> None:
+    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    client.command(f"ALTER TABLE {NETWORK}.training_alerts DROP COLUMN label_horizon_days SETTINGS mutations_sync = 2")
+    rows = client.command(f"SELECT count() FROM {NETWORK}.training_alerts")
+    ok, log = run_dbt("run", "--select", "training_alerts", "--vars", window)
+    assert not ok and "schemas on this incremental model are out of sync" in log and "full_refresh" in log
+    assert client.command(f"SELECT count() FROM {NETWORK}.training_alerts") == rows > 0
+    ok, log = run_dbt("run", "--full-refresh", "--select", "training_alerts", "--vars", window)
+    assert ok, log[-3000:]
