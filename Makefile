@@ -45,7 +45,7 @@ demo: install profiles.yml
 daily: install profiles.yml
 	$(BIN)/python -m trainer.sample_data --network $(NETWORK) --start $(NEXT) --end $(NEXT) --out data/new-drop --label-delay-days 7
 	$(BIN)/python -m trainer.ingest --network $(NETWORK) --source data/new-drop
-	$(BIN)/dbt build --vars '{network: $(NETWORK), start: $(START), end: $(NEXT)}'
+	$(BIN)/dbt build --exclude-resource-type unit_test --vars '{network: $(NETWORK), start: $(START), end: $(NEXT)}'
 	$(BIN)/python -m trainer.score --model-type alert_scorer --network $(NETWORK) --processing-date $(NEXT)
 	$(BIN)/python -m trainer.backtest --model-type alert_scorer --network $(NETWORK) --start $(START) --end $(NEXT)
 	$(BIN)/python -m trainer --model-type alert_scorer --network $(NETWORK)

@@ -1,10 +1,10 @@
 {#-
   Data tests of incremental models check the dates just rebuilt. In `dbt build` (not --full-refresh), a row-level
   test (the generic tests named below: each row is checked on its own, so rows built earlier passed already) of a
-  model with a `built_at` column reads only the rows built by this invocation, and one of a raw table only the drops
-  no run has checked since they were ingested (macro unchecked_drops). Table-level gates (has_rows,
-  min_rows_per_class, min_coverage, has_mature_labels) always read the whole table, and `dbt test` reads every
-  date: the full check is one command (docs/upstream-data.md).
+  model with `built_at` and `processing_date` columns reads only the rows built by this invocation, and one of a raw
+  table only the drops no run has checked since they were ingested (macro unchecked_drops). Table-level gates
+  (has_rows, min_rows_per_class, min_coverage, has_mature_labels) always read the whole table, and `dbt test` reads
+  every date: the full check is one command (docs/upstream-data.md).
 -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
@@ -13,7 +13,11 @@
     {%- endif -%}
     {%- set scope = _checked_rows(relation) -%}
     {%- if scope == 'rebuilt' -%}
-        {%- do conditions.append("built_at >= toDateTime64('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "', 3, 'UTC')") -%}
+        {#- The dates first: their partitions are all the test opens (a filter on built_at alone reads every part of
+            every date, 5.3 s instead of 0.6 s for a 10M-alert mart on a cold cache). -#}
+        {%- set rebuilt = "built_at >= toDateTime64('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "', 3, 'UTC')" -%}
+        {%- do conditions.append("processing_date in (select processing_date from " ~ relation ~ " where " ~ rebuilt ~ ")") -%}
+        {%- do conditions.append(rebuilt) -%}
     {%- elif scope == 'unchecked_drops' -%}
         {%- do conditions.append(unchecked_drops()) -%}
     {%- endif -%}
@@ -43,5 +47,5 @@
     {%- if tests_a_source(model) -%}
         {{- return('unchecked_drops') -}}
     {%- endif -%}
-    {{- return('all' if missing_columns(relation, ['built_at']) else 'rebuilt') -}}
+    {{- return('all' if missing_columns(relation, ['built_at', 'processing_date']) else 'rebuilt') -}}
 {%- endmacro %}

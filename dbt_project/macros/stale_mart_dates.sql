@@ -30,22 +30,7 @@
             {% if not loop.last or with_labels %}union all{% endif %}
             {%- endfor %}
             {%- if with_labels %}
-            select window_dates.processing_date as processing_date, drops.ingested_through as changed_at
-            from (
-                select processing_date, 1 as joined
-                from {{ ref(inputs[0]) }}
-                where processing_date between {{ window_start() }} and {{ window_end() }}
-                group by processing_date
-            ) as window_dates
-            asof inner join (
-                select
-                    processing_date,
-                    1 as joined,
-                    max(ingested_at) over (order by processing_date rows between unbounded preceding and current row) as ingested_through
-                from {{ ref('stg_ingested_drops') }}
-            ) as drops
-                on window_dates.joined = drops.joined
-                and window_dates.processing_date + {{ label_horizon_days() }} >= drops.processing_date
+            {{ labels_changed_at(ref(inputs[0])) }}
             {%- endif %}
         )
         group by processing_date
@@ -59,18 +44,22 @@
 {%- endmacro %}
 
 {#-
-  Last post-hook of the incremental marts: once every date batch is in, drops the partitions of the dates that are
-  still stale (their inputs changed, yet the rebuild wrote no rows for them: insert_overwrite only replaces partitions
-  that get new rows, so the old rows would stay) and of the dates outside the window (a moved window leaves nothing
-  behind). It runs after the build, not before: a build that fails leaves the mart as it was.
+  Last post-hook of the incremental marts and label tables: once every date batch is in, drops the partitions of the
+  dates that are still stale (their inputs changed, yet the rebuild wrote no rows for them: insert_overwrite only
+  replaces partitions that get new rows, so the old rows would stay) and of the dates outside the window (a moved
+  window leaves nothing behind). It runs after the build, not before: a build that fails leaves the table as it was.
 -#}
 {% macro drop_stale_mart_partitions(inputs, with_labels=false) -%}
+    {{- _drop_stale_partitions(_stale_mart_date_list(inputs, with_labels) if execute and is_incremental() else '') -}}
+{%- endmacro %}
+
+{% macro _drop_stale_partitions(stale_date_list) -%}
 {%- if execute and is_incremental() -%}
     {%- set stale -%}
         select distinct toString(processing_date)
         from {{ this }}
         where processing_date not between {{ window_start() }} and {{ window_end() }}
-           or processing_date in ({{ _stale_mart_date_list(inputs, with_labels) }})
+           or processing_date in ({{ stale_date_list }})
         order by 1
     {%- endset -%}
     {%- set dates = run_query(stale).rows | map('first') | list -%}

@@ -17,8 +17,10 @@ NETWORK = "dailynet"
 START, END = date(2025, 2, 1), date(2025, 3, 15)  # 43 days of another year than the sample's
 HORIZON = 10
 BUILD_VARS = {"label_horizon_days": HORIZON}
-KEYS = {"int_cluster_profiles": "cluster_id", "scoring_clusters": "cluster_id", "training_clusters": "cluster_id"}
+KEYS = {name: "cluster_id" for name in ("int_cluster_labels", "int_cluster_profiles", "scoring_clusters", "training_clusters")}
+LABELS = ["int_alert_labels", "int_cluster_labels"]
 INCREMENTAL = [
+    *LABELS,
     "int_alert_attributes",
     "int_alert_address_features",
     "int_alert_network_features",
@@ -66,6 +68,9 @@ def test_one_new_drop_rebuilds_one_day_in_every_layer(client, daily) -> None:
     expected["training_alerts"] = expected["training_clusters"] = {matured}
     for model in INCREMENTAL:
         after = built_at_by_date(client, model)
+        if model in LABELS:  # the new drop may change every label whose horizon reaches it, and matures `matured`
+            expected[model] = {day for day in after if day >= matured}
+            assert matured in expected[model] and len(expected[model]) > HORIZON / 2, model
         rebuilt = {day for day, built in after.items() if built != daily[model].get(day)}
         assert rebuilt == expected[model], model
     assert max(built_at_by_date(client, "training_alerts")) == matured, "immature dates hold no training rows"
@@ -133,7 +138,7 @@ def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> 
     later_start = START + timedelta(days=5)
     ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, later_start, END, **BUILD_VARS))
     assert ok, log[-3000:]
-    for model in ("scoring_alerts", "scoring_clusters", "training_alerts", "training_clusters"):
+    for model in ("scoring_alerts", "scoring_clusters", "training_alerts", "training_clusters", *LABELS):
         assert min(built_at_by_date(client, model)) >= later_start, model
     ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
     assert ok, log[-3000:]
@@ -175,3 +180,24 @@ def test_a_mart_from_before_its_columns_asks_for_a_full_refresh_and_keeps_its_ro
     assert client.command(f"SELECT count() FROM {NETWORK}.training_alerts") == rows > 0
     ok, log = run_dbt("run", "--full-refresh", "--select", "training_alerts", "--vars", window)
     assert ok, log[-3000:]
+
+
+def test_labels_mature_when_a_drop_skips_the_day_their_cutoff_falls_on(client, daily, test_root: Path) -> None:
+    """The next drop comes three days after END, none between. The date whose label cutoff falls on the skipped day
+    END + 1 matures, though no new drop is dated at or before its cutoff: the incremental build labels it as a full
+    build does."""
+    later, cutoff_skipped = END + timedelta(days=3), END + timedelta(days=1 - HORIZON)
+    drops = test_root / "drops_daily_skip"
+    generate_drops(NETWORK, later, later, drops, seed=6, alerts_per_day=120, label_delay_days=3)
+    ingest(client, NETWORK, drops)
+    immature = f"SELECT countIf(label_is_mature = 0) FROM {NETWORK}.int_alert_labels WHERE processing_date = '{cutoff_skipped}'"
+    assert client.command(immature) > 0
+    labels = ("--select", "int_address_label_history", *LABELS, "--vars", dbt_vars(NETWORK, START, later, **BUILD_VARS))
+    ok, log = run_dbt("run", *labels)
+    assert ok, log[-3000:]
+    assert client.command(immature) == 0
+    partial = {model: rows_without_built_at(client, model) for model in LABELS}
+    ok, log = run_dbt("run", "--full-refresh", *labels)
+    assert ok, log[-3000:]
+    for model in LABELS:
+        assert_same_rows(rows_without_built_at(client, model), partial[model], model)

@@ -49,8 +49,12 @@ def test_scores_equal_the_model_predictions_on_the_same_rows(models, client) -> 
         "SELECT count() FROM ethereum.scoring_alerts WHERE processing_date = {d:Date}", parameters={"d": DAY}
     ) - client.command("SELECT count() FROM ethereum.training_alerts WHERE processing_date = {d:Date}", parameters={"d": DAY})
     assert unlabelled > 0, "scoring covers unlabelled alerts too"
-    reasons = json.loads(written[0][2])
+    by_score = sorted(written, key=lambda row: -row[1])
+    reasons = json.loads(by_score[0][2])
     assert len(reasons) == 3 and {"feature", "family", "contribution"} <= set(reasons[0])
+    capacity = trained["alert_scorer"].metadata["metrics"]["review_capacity_per_day"]
+    explained = sum(1 for row in written if row[2])
+    assert 0 < explained == capacity < len(written), "by default the model's review capacity per day is explained"
     row = batch(client, outcome.batch_id)
     assert row["status"] == "COMPLETED" and row["input_rows"] == row["output_rows"] == outcome.rows
     assert set(json.loads(row["latency_ms_json"])) >= {"load_model", "extract", "predict", "write"}

@@ -11,7 +11,6 @@ from trainer.cli import run_cli
 from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.monitor.distributions import PSI_DRIFT, PSI_WATCH
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
-from trainer.score.explain import EXPLAIN_TOP
 from trainer.score.scoring import score_date
 
 
@@ -23,9 +22,14 @@ def main() -> None:
     parser.add_argument("--network", help="default: the dbt project's network var")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
     parser.add_argument("--no-drift", action="store_true", help="skip the drift of the batch against the training distributions")
-    parser.add_argument("--explain-top", type=int, default=EXPLAIN_TOP, help="explain the N highest scores of the date (0: every row)")
+    parser.add_argument(
+        "--explain-top",
+        type=int,
+        help="explain the N highest scores of the date (default: the model's review capacity per day; 0: every row)",
+    )
     args = parser.parse_args()
-    check_at_least("--explain-top", args.explain_top, 0)
+    if args.explain_top is not None:
+        check_at_least("--explain-top", args.explain_top, 0)
     outcome = score_date(
         args.model_type,
         args.processing_date,

@@ -4,13 +4,20 @@ contributions (pred_contrib), with their families."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 
 TOP_REASONS = 3
-# Rows of a date explained by default: the highest scores, where investigators look (a busy chain's day has about
-# 100k alerts, and LightGBM's TreeSHAP costs about 2 ms per row and model of a few hundred trees). Others get none.
-EXPLAIN_TOP = 10_000
+
+
+def explained_rows(metadata: dict[str, Any]) -> int:
+    """How many of a date's highest scores are explained by default: the model's review capacity per day, the queue
+    investigators read (`--review-capacity` at training, else a tenth of the median day's training rows). LightGBM's TreeSHAP
+    costs 1-2 ms a row for a model of a few hundred trees, so explaining every row of a busy chain's day would
+    dominate scoring. A model without a recorded capacity has every row explained (0)."""
+    capacity = (metadata.get("metrics") or {}).get("review_capacity_per_day")
+    return int(capacity) if capacity else 0
 
 
 def explanations(contributions: np.ndarray, feature_names: list[str], families: dict[str, str], top: int = TOP_REASONS) -> list[str]:

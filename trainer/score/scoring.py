@@ -32,7 +32,7 @@ from trainer.monitor.distributions import PSI_DRIFT
 from trainer.monitor.drift import write_drift
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, load_model, model_contract
 from trainer.registry.table import resolve_model
-from trainer.score.explain import EXPLAIN_TOP, explanations
+from trainer.score.explain import explained_rows, explanations
 from trainer.score.tables import ensure_scoring_tables
 from trainer.store.arrow import stream_rows
 from trainer.store.connection import connect, qualified_name, quote_identifier
@@ -96,11 +96,12 @@ def score_date(
     client: Client | None = None,
     settings: StoreSettings | None = None,
     drift: bool = True,
-    explain_top: int = EXPLAIN_TOP,
+    explain_top: int | None = None,
 ) -> ScoringOutcome:
     """Score every row of one processing date with a registered model: the champion by default, or `challenger`,
     `latest` or a model id; then write the batch's drift against the training distributions (unless `drift` is off).
-    Explaining types explain the `explain_top` highest scores of the date (0: every row)."""
+    Explaining types explain the `explain_top` highest scores of the date (None: the model's review capacity per day;
+    0: every row)."""
     spec = model_spec(model_type)
     network = resolve_network(network)
     settings = settings or load_store_settings()
@@ -118,7 +119,8 @@ def score_date(
         batch.lap("extract")
         score = booster.predict(data.features)
         batch.lap("predict")
-        output = score_rows(spec, booster, metadata, contract, data, score, batch, explain_top)
+        explained = explained_rows(metadata) if explain_top is None else explain_top
+        output = score_rows(spec, booster, metadata, contract, data, score, batch, explained)
         write_scores(client, network, spec, output, processing_date, metadata["model_id"])
         batch.lap("write")
         batch.values["output_rows"] = output.num_rows

@@ -37,8 +37,8 @@ def label_maturity(client: Client, network: str, spec: ModelSpec, start: date) -
         raise PipelineError(f"table {network}.{labels} does not exist: run dbt build for network {network}")
     table = qualified_name(network, labels)
     rows, horizon, mature_through, immature = client.query(
-        "SELECT count(), toInt64(any(label_cutoff - processing_date)), any(labels_mature_through), countIf(label_is_mature = 0) "
+        "SELECT count(), toInt64(any(label_horizon_days)), maxIf(processing_date, label_is_mature = 1), countIf(label_is_mature = 0) "
         f"FROM {table} WHERE processing_date >= {{start:Date}}",
         parameters={"start": start},
     ).result_rows[0]
-    return LabelMaturity(int(horizon), mature_through if rows else None, int(immature))
+    return LabelMaturity(int(horizon), mature_through if rows > immature else None, int(immature))

@@ -4,8 +4,8 @@
 -#}
 {% test has_mature_labels(model) %}
 select
-    'every labelled row of ' || '{{ model.identifier }}' || ' is immature: labels are mature only through '
-        || toString(any(labels_mature_through)) || '; lower var label_horizon_days or ingest newer drops' as problem
+    'every labelled row of ' || '{{ model.identifier }}' || ' is immature: the earliest label cutoff, '
+        || toString(min(label_cutoff)) || ', lies past the newest ingested drop; lower var label_horizon_days or ingest newer drops' as problem
 from {{ model }}
 having count() > 0 and countIf(label_is_mature = 1) = 0
 {% endtest %}

@@ -1,4 +1,4 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ drop_stale_label_partitions() }}"]) }}
 
 {#- The label is an outcome: the address's latest risk level known at or before processing_date + horizon
     (var label_horizon_days). Features never see it; only label, label_weight and relevance_grade carry it. -#}
@@ -7,10 +7,13 @@ with alerts as (
     select processing_date, alert_id, address, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and {{ stale_label_dates() }}
 ),
 
 label_history as (
+    -- Only the addresses of the alerts being built: a daily build reads the history of the horizon's addresses.
     select * from {{ ref('int_address_label_history') }}
+    where address in (select address from alerts)
 ),
 
 newest_drop as (
@@ -47,10 +50,9 @@ final as (
         toFloat32(label_confidence) as label_weight,
         toUInt8(multiIf(risk_level = 'critical', 3, risk_level = 'high', 2, risk_level = 'medium', 1, 0)) as relevance_grade,
         label_cutoff,
-        toUInt8(label_cutoff <= newest_drop.newest_drop_date) as label_is_mature,
-        newest_drop.newest_drop_date - {{ label_horizon_days() }} as labels_mature_through
+        toUInt8(label_cutoff <= newest_drop.newest_drop_date) as label_is_mature
     from labelled_alerts
     cross join newest_drop
 )
 
-select * from final
+select final.*, toUInt16({{ label_horizon_days() }}) as label_horizon_days, now64(3) as built_at from final

@@ -1,11 +1,15 @@
 from contextlib import contextmanager
 
+from clickhouse_connect.driver.exceptions import DatabaseError
 from dbt.adapters.chdb.credentials import ChdbCredentials
-from dbt_common.exceptions import DbtDatabaseError
-from trainer.store.embedded import EmbeddedStoreBusyError, open_chdb_client
+from dbt.adapters.clickhouse import ClickHouseColumn
 from dbt.adapters.clickhouse.connections import ClickHouseConnectionManager
 from dbt.adapters.clickhouse.httpclient import ChHttpClient
+from dbt.adapters.clickhouse.util import hide_stack_trace
 from dbt.adapters.exceptions import FailedToConnectError
+from dbt_common.exceptions import DbtDatabaseError
+
+from trainer.store.embedded import EmbeddedStoreBusyError, open_chdb_client
 
 # Settings dbt-clickhouse sends to a server session that the embedded engine has no use for.
 _SERVER_ONLY_SETTINGS = ("session_id", "insert_distributed_sync")
@@ -20,6 +24,17 @@ class ChdbClient(ChHttpClient):
             return open_chdb_client(credentials.path, settings=settings)
         except EmbeddedStoreBusyError as ex:
             raise FailedToConnectError(str(ex)) from None
+
+    def columns_in_query(self, sql: str, **kwargs) -> list[ClickHouseColumn]:
+        """The columns a model's SQL returns, for on_schema_change. dbt-clickhouse asks with `SELECT * FROM (sql)
+        LIMIT 0`, which still runs the query's IN subqueries (ClickHouse builds their sets before reading): an
+        incremental model's stale-date list and its `address in (select ...)` filters, run twice per build.
+        DESCRIBE reads only the query's header: 0.01 s instead of 0.9 s for one such filter on 10M alerts."""
+        try:
+            described = self._client.query(f"DESCRIBE TABLE (\n{sql}\n)", **kwargs)
+        except DatabaseError as ex:
+            raise DbtDatabaseError(hide_stack_trace(ex)) from ex
+        return [ClickHouseColumn.create(row[0], row[1]) for row in described.result_rows]
 
 
 # ClickHouse's error code for a query over max_memory_usage (the project's only hard memory bound).

@@ -1,0 +1,61 @@
+{#-
+  The label tables (int_alert_labels, int_cluster_labels) are incremental like the families: a build rewrites only
+  the processing dates whose labels can have changed since they were built (`built_at`), one whole partition each.
+  A date's label reads every drop up to processing_date + var label_horizon_days, so a date is stale when:
+  - such a drop was (re-)ingested after the date's rows were built (a new drop reaches the horizon's dates; a
+    re-ingested old drop can change any later label), or its rows were labelled under another horizon;
+  - its rows were immature when built and their cutoff is now reached (drops that skip days mature a date whose
+    cutoff no new drop falls on);
+  - the table has no rows for it.
+  In a daily build that is the horizon's dates, not the window. Outside an incremental run every date is built.
+-#}
+{% macro stale_label_dates() -%}
+{%- if is_incremental() -%}
+    processing_date in ({{ _stale_label_date_list() }})
+{%- else -%}
+    1 = 1
+{%- endif -%}
+{%- endmacro %}
+
+{% macro _stale_label_date_list() -%}
+    select labels_changed.processing_date
+    from (
+        {{ labels_changed_at(ref('stg_ingested_drops')) }}
+    ) as labels_changed
+    left join {{ built_dates(with_horizon=true) }} as built
+        on labels_changed.processing_date = built.processing_date
+    where labels_changed.changed_at > built.built_at
+       or built.label_horizon_days != {{ label_horizon_days() }}
+       or labels_changed.processing_date in (
+            select processing_date
+            from {{ this }}
+            where label_is_mature = 0
+              and label_cutoff <= (select max(processing_date) from {{ ref('stg_ingested_drops') }})
+       )
+{%- endmacro %}
+
+{#- For each window date of `dates_relation`, when the newest drop its labels read (every drop up to the date plus the
+    horizon) was ingested: `processing_date, changed_at` rows. -#}
+{% macro labels_changed_at(dates_relation) -%}
+    select window_dates.processing_date as processing_date, drops.ingested_through as changed_at
+    from (
+        select processing_date, 1 as joined
+        from {{ dates_relation }}
+        where processing_date between {{ window_start() }} and {{ window_end() }}
+        group by processing_date
+    ) as window_dates
+    asof inner join (
+        select
+            processing_date,
+            1 as joined,
+            max(ingested_at) over (order by processing_date rows between unbounded preceding and current row) as ingested_through
+        from {{ ref('stg_ingested_drops') }}
+    ) as drops
+        on window_dates.joined = drops.joined
+        and window_dates.processing_date + {{ label_horizon_days() }} >= drops.processing_date
+{%- endmacro %}
+
+{#- Last post-hook of the label tables: see drop_stale_mart_partitions. -#}
+{% macro drop_stale_label_partitions() -%}
+    {{- _drop_stale_partitions(_stale_label_date_list() if execute and is_incremental() else '') -}}
+{%- endmacro %}
