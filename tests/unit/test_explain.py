@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from trainer.score.explain import explanations
+from trainer.score.explain import explained_rows, explanations
 
 
 def test_top_contributions_by_absolute_value_with_families() -> None:
@@ -30,3 +30,8 @@ def test_one_reason_string_per_row() -> None:
     contributions = np.zeros((5, 3))
     reasons = explanations(contributions, ["x", "y"], {"x": "alert", "y": "alert"})
     assert len(reasons) == 5 and all(len(json.loads(reason)) == 2 for reason in reasons)
+
+
+def test_a_model_explains_its_review_capacity_and_an_older_model_every_row() -> None:
+    assert explained_rows({"metrics": {"review_capacity_per_day": 550}}) == 550
+    assert explained_rows({"metrics": {"test_auc": 0.9}}) == explained_rows({}) == 0
