@@ -22,6 +22,7 @@ from trainer.monitor.drift import ensure_monitoring_tables
 from trainer.registry.artifacts import load_model, resolve_inside
 from trainer.registry.table import list_models, resolve_model
 from trainer.store.connection import qualified_name, quote_identifier, table_exists
+from trainer.train.triage import recorded_review_capacity
 
 # Per scoring date of one model: the scores joined with the mature labels of the same items, the top `capacity`
 # labelled items of each day by score, and the positives below the auto-close threshold. Bound: start, end,
@@ -86,7 +87,7 @@ def realized(
     if not table_exists(client, network, spec.label_model):
         raise PipelineError(f"table {network}.{spec.label_model} does not exist: run dbt build for network {network}")
     metrics = metadata["metrics"]
-    capacity = capacity or int(metrics.get("review_capacity_per_day") or 1)
+    capacity = capacity or recorded_review_capacity(metadata) or 1
     threshold = metrics.get("autoclose_at_recall_95_threshold")
     query = (
         REALIZED.replace("SCORES", qualified_name(network, spec.output_table))

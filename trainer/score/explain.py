@@ -8,16 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from trainer.train.triage import recorded_review_capacity
+
 TOP_REASONS = 3
 
 
 def explained_rows(metadata: dict[str, Any]) -> int:
     """How many of a date's highest scores are explained by default: the model's review capacity per day, the queue
-    investigators read (`--review-capacity` at training, else a tenth of the median day's training rows). LightGBM's TreeSHAP
-    costs 1-2 ms a row for a model of a few hundred trees, so explaining every row of a busy chain's day would
-    dominate scoring. A model without a recorded capacity has every row explained (0)."""
-    capacity = (metadata.get("metrics") or {}).get("review_capacity_per_day")
-    return int(capacity) if capacity else 0
+    investigators read (`--review-capacity` at training, else a tenth of the median day's training rows).
+    LightGBM's TreeSHAP costs 1-2 ms a row for a model of a few hundred trees, so explaining every row of a busy
+    chain's day would dominate scoring. A model without a recorded capacity has every row explained (0)."""
+    return recorded_review_capacity(metadata) or 0
 
 
 def explanations(contributions: np.ndarray, feature_names: list[str], families: dict[str, str], top: int = TOP_REASONS) -> list[str]:

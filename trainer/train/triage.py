@@ -6,6 +6,7 @@ review) and scorers and rankers (only the order and the score threshold matter).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,13 @@ def default_review_capacity(processing_date: np.ndarray) -> int:
     """A tenth of the median number of items per processing date, at least 1."""
     _, per_day = np.unique(processing_date, return_counts=True)
     return max(1, math.ceil(float(np.median(per_day)) * DEFAULT_CAPACITY_SHARE)) if per_day.size else 1
+
+
+def recorded_review_capacity(metadata: dict[str, Any]) -> int | None:
+    """The review capacity per day a model was evaluated at (its `review_capacity_per_day` metric); None for a model
+    trained before triage metrics were recorded."""
+    capacity = (metadata.get("metrics") or {}).get("review_capacity_per_day")
+    return int(capacity) if capacity else None
 
 
 def auto_close(label: np.ndarray, score: np.ndarray, kept_recall: float) -> dict[str, float | None]:
