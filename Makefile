@@ -36,25 +36,24 @@ demo: install profiles.yml
 	$(BIN)/python -m trainer.score --model-type cluster_scorer --network $(NETWORK) --processing-date $(END)
 	$(BIN)/python -m trainer.score --model-type alert_scorer --network $(NETWORK) --processing-date $(END)
 
-# Two tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
-# training on the embedded engine).
-# One day of the daily loop on sample data, after `make demo`: a new drop for NEXT is ingested, the window is built
-# up to it (only the new date is recomputed in the feature families), the champion scores it and reports drift, past
-# scores are backtested against the labels known now, a challenger is trained on the longer window and offered to
-# the promotion gate (a refusal is reported and does not stop the loop).
+# One day of the daily loop on sample data, after `make demo`: in one process (trainer.daily) a new drop for NEXT is
+# ingested, the window is built up to it (only what the new date touches is recomputed and tested, in every layer) and
+# the champion scores it and reports drift; then past scores are backtested against the labels known now, a
+# challenger is trained on the longer window and offered to the promotion gate (a refusal is reported and does not
+# stop the loop).
 daily: install profiles.yml
 	$(BIN)/python -m trainer.sample_data --network $(NETWORK) --start $(NEXT) --end $(NEXT) --out data/new-drop --label-delay-days 7
-	$(BIN)/python -m trainer.ingest --network $(NETWORK) --source data/new-drop
-	$(BIN)/dbt build --exclude-resource-type unit_test --vars '{network: $(NETWORK), start: $(START), end: $(NEXT)}'
-	$(BIN)/python -m trainer.score --model-type alert_scorer --network $(NETWORK) --processing-date $(NEXT)
+	$(BIN)/python -m trainer.daily --network $(NETWORK) --source data/new-drop --start $(START) --model-type alert_scorer
 	$(BIN)/python -m trainer.backtest --model-type alert_scorer --network $(NETWORK) --start $(START) --end $(NEXT)
 	$(BIN)/python -m trainer --model-type alert_scorer --network $(NETWORK)
 	$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias challenger
 	-$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias champion
 
+# Two tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
+# training on the embedded engine), its files shared out to two processes (pytest-xdist), each with a store of its own.
 test: install profiles.yml
 	$(BIN)/python -m pytest tests/unit
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration
 
 unit: install
 	$(BIN)/python -m pytest tests/unit

@@ -19,17 +19,21 @@ def _remove_stores_of_ended_runs(temporary: Path) -> None:
     import shutil
     import time
 
+    def in_use(lock: Path) -> bool:
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+        return False
+
     for root in temporary.glob("aml-tests-*"):
-        lock = root / "chdb" / ".process.lock"
-        if not lock.exists():
+        locks = [*root.glob("chdb/.process.lock"), *root.glob("gw*/chdb/.process.lock")]  # gw*: pytest-xdist workers
+        if not locks:
             if time.time() - root.stat().st_mtime < 86400:
                 continue  # a run that has not opened its store yet, or one that never did: left for a day
-        else:
-            with lock.open("a") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a test run is using it
+        elif any(in_use(lock) for lock in locks):
+            continue  # a test run is using it
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -40,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if SESSION_ROOT is None:
         _remove_stores_of_ended_runs(Path(tempfile.gettempdir()))
     root = SESSION_ROOT or Path(tempfile.mkdtemp(prefix="aml-tests-"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # pytest-xdist: each worker process is a session of its own, with a store of its own
+        root = root / worker
+        root.mkdir(parents=True, exist_ok=True)
     os.environ["AML_TEST_ROOT"] = str(root)
     os.environ["CHDB_PATH"] = str(root / "chdb")
     os.environ["DBT_TARGET_PATH"] = str(root / "dbt_target")

@@ -5,9 +5,11 @@
   not the window.
 
   - `date_batch_filter(stale, rows_of, rows_limit)` is the model's date predicate: the first batch of the dates this
-    build must write, `stale` being the model's own predicate of them (stale_dates or stale_mart_dates);
-  - the post-hook `build_remaining_date_batches(stale, rows_of, rows_limit)` builds each further batch with the same
-    SQL into a scratch table and swaps its partitions in, like insert_overwrite does for the first.
+    build must write, `stale` being the model's own predicate of them (stale_dates or stale_mart_dates). The plan of
+    every batch rides along in the compiled SQL as a comment (`/* date batches: ... */`), so the post-hooks read it
+    instead of asking the engine again;
+  - the post-hook `build_remaining_date_batches()` builds each further batch of the plan with the same SQL into a
+    scratch table and swaps its partitions in, like insert_overwrite does for the first.
   A window whose dates fit in one batch (the sample data, any daily build) runs as one query, as before. Unit tests
   (`model.resource_type` is not `model`) keep the plain `stale` predicate.
 -#}
@@ -16,8 +18,18 @@
         {{ stale }}
     {%- else -%}
         {%- set batches = _date_batches(stale, rows_of, rows_limit) -%}
-        {{ _dates_predicate(batches[0] if batches else []) }}
+        {{ _dates_predicate(batches[0] if batches else []) }} /* date batches: {{ batches | map('join', ' ') | join('; ') }} */
     {%- endif -%}
+{%- endmacro %}
+
+{#- The date batches this model's compiled SQL plans (see date_batch_filter): a list of lists of 'YYYY-MM-DD'. -#}
+{% macro planned_date_batches() -%}
+    {%- set plan = modules.re.search("/\\* date batches: ([0-9; -]*) \\*/", sql) -%}
+    {%- set batches = [] -%}
+    {%- for batch in (plan.group(1).split(';') if plan else []) if batch.strip() -%}
+        {%- do batches.append(batch.split()) -%}
+    {%- endfor -%}
+    {{- return(batches) -}}
 {%- endmacro %}
 
 {% macro _dates_predicate(dates) -%}
@@ -28,38 +40,38 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The dates this build writes (window dates with a drop, matching `stale`), less `done`, in batches of whole dates
-    of at most `rows_limit` rows of `rows_of`. -#}
-{% macro _date_batches(stale, rows_of, rows_limit, done=[]) -%}
+{#- The dates this build writes (window dates with a drop, matching `stale`) in batches of whole dates of at most
+    `rows_limit` rows of `rows_of`. The rows are counted for those dates only (a daily build counts one date). -#}
+{% macro _date_batches(stale, rows_of, rows_limit) -%}
     {%- set dates_sql -%}
-        select toString(drops.processing_date) as day, count(rows.processing_date) as input_rows
-        from (
-            select distinct processing_date
-            from {{ ref('stg_ingested_drops') }}
-            where processing_date between {{ window_start() }} and {{ window_end() }}
-              and {{ stale }}
-            {%- if done %}
-              and not ({{ _dates_predicate(done) }})
-            {%- endif %}
-        ) as drops
-        left join (
-            select processing_date from {{ ref(rows_of) }}
-            where processing_date between {{ window_start() }} and {{ window_end() }}
-        ) as rows
-            on drops.processing_date = rows.processing_date
-        group by drops.processing_date
-        order by drops.processing_date
+        select distinct toString(processing_date)
+        from {{ ref('stg_ingested_drops') }}
+        where processing_date between {{ window_start() }} and {{ window_end() }}
+          and {{ stale }}
+        order by 1
     {%- endset -%}
+    {%- set dates = run_query(dates_sql).rows | map('first') | list -%}
+    {%- if dates | length < 2 -%}
+        {{- return([dates] if dates else []) -}}
+    {%- endif -%}
+    {%- set rows_sql -%}
+        select toString(processing_date), count()
+        from {{ ref(rows_of) }}
+        where {{ _dates_predicate(dates) }}
+        group by processing_date
+    {%- endset -%}
+    {%- set rows = dict(run_query(rows_sql).rows | map('list') | list) -%}
     {%- set limit = rows_limit | int -%}
     {%- set batches = [] -%}
     {%- set current = {'dates': [], 'rows': 0} -%}
-    {%- for row in run_query(dates_sql).rows -%}
-        {%- if current['dates'] and current['rows'] + row[1] > limit -%}
+    {%- for day in dates -%}
+        {%- set day_rows = rows.get(day, 0) -%}
+        {%- if current['dates'] and current['rows'] + day_rows > limit -%}
             {%- do batches.append(current['dates']) -%}
             {%- do current.update({'dates': [], 'rows': 0}) -%}
         {%- endif -%}
-        {%- do current['dates'].append(row[0]) -%}
-        {%- do current.update({'rows': current['rows'] + row[1]}) -%}
+        {%- do current['dates'].append(day) -%}
+        {%- do current.update({'rows': current['rows'] + day_rows}) -%}
     {%- endfor -%}
     {%- if current['dates'] -%}
         {%- do batches.append(current['dates']) -%}
@@ -67,14 +79,12 @@
     {{- return(batches) -}}
 {%- endmacro %}
 
-{% macro build_remaining_date_batches(stale, rows_of, rows_limit) -%}
+{% macro build_remaining_date_batches() -%}
 {%- if execute and model.resource_type == 'model' -%}
     {%- set batch_pattern = "processing_date in \\(toDate\\('[0-9-]{10}'\\)(, toDate\\('[0-9-]{10}'\\))*\\)" -%}
     {%- set scratch = this.incorporate(path={'identifier': this.identifier ~ '__date_batch'}) -%}
-    {#- The first batch is the one the model's own query built: its dates are in its predicate. -#}
-    {%- set first = modules.re.search(batch_pattern, sql) -%}
-    {%- set done = modules.re.findall("[0-9]{4}-[0-9]{2}-[0-9]{2}", first.group(0)) if first else [] -%}
-    {%- for dates in _date_batches(stale, rows_of, rows_limit, done) -%}
+    {#- The first batch is the one the model's own query built. -#}
+    {%- for dates in planned_date_batches()[1:] -%}
         {%- set batch_sql = modules.re.sub(batch_pattern, _dates_predicate(dates), sql) -%}
         {%- do log('building ' ~ this.identifier ~ ' for ' ~ dates[0] ~ '..' ~ dates[-1] ~ ' (' ~ dates | length ~ ' dates)', info=true) -%}
         {%- do run_query('drop table if exists ' ~ scratch) -%}

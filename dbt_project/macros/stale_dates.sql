@@ -29,10 +29,11 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- When the model's rows of each processing date were built (and, `with_horizon`, under which var label_horizon_days);
-    a date it has no rows for is missing, which a left join reads as the epoch (older than any input). A table built
-    before these columns existed has no dates: every date is stale, and on_schema_change then asks for --full-refresh. -#}
-{% macro built_dates(with_horizon=false) -%}
+{#- When the model's rows of each processing date (of `dates` only, when given) were built (and, `with_horizon`, under
+    which var label_horizon_days); a date it has no rows for is missing, which a left join reads as the epoch (older than
+    any input). A table built before these columns existed has no dates: every date is stale, and on_schema_change then
+    asks for --full-refresh. -#}
+{% macro built_dates(with_horizon=false, dates=none) -%}
     {%- if missing_columns(this, ['built_at', 'label_horizon_days'] if with_horizon else ['built_at']) %}
     (
         select toDate(0) as processing_date, toDateTime64(0, 3, 'UTC') as built_at
@@ -44,6 +45,9 @@
         select processing_date, max(built_at) as built_at
             {%- if with_horizon %}, min(label_horizon_days) as label_horizon_days{% endif %}
         from {{ this }}
+        {%- if dates is not none %}
+        where {{ _dates_predicate(dates) }}
+        {%- endif %}
         group by processing_date
     )
     {%- endif %}

@@ -17,7 +17,9 @@
 {%- endif -%}
 {%- endmacro %}
 
-{% macro _stale_mart_date_list(inputs, with_labels) -%}
+{#- `dates`: only these dates are considered (their partitions are all the query opens); none: every window date. -#}
+{% macro _stale_mart_date_list(inputs, with_labels, dates=none) -%}
+    {%- set only_dates = '' if dates is none else ' and ' ~ _dates_predicate(dates) -%}
     select inputs.processing_date
     from (
         select processing_date, max(changed_at) as inputs_changed_at
@@ -25,17 +27,17 @@
             {%- for input in inputs %}
             select processing_date, max(built_at) as changed_at
             from {{ ref(input) }}
-            where processing_date between {{ window_start() }} and {{ window_end() }}
+            where processing_date between {{ window_start() }} and {{ window_end() }}{{ only_dates }}
             group by processing_date
             {% if not loop.last or with_labels %}union all{% endif %}
             {%- endfor %}
             {%- if with_labels %}
-            {{ labels_changed_at(ref(inputs[0])) }}
+            {{ labels_changed_at(ref(inputs[0]) if dates is none else '(select processing_date from ' ~ ref(inputs[0]) ~ ' where ' ~ _dates_predicate(dates) ~ ')') }}
             {%- endif %}
         )
         group by processing_date
     ) as inputs
-    left join {{ built_dates(with_horizon=with_labels) }} as built
+    left join {{ built_dates(with_horizon=with_labels, dates=dates) }} as built
         on inputs.processing_date = built.processing_date
     where inputs.inputs_changed_at > built.built_at
     {%- if with_labels %}
@@ -48,9 +50,16 @@
   dates that are still stale (their inputs changed, yet the rebuild wrote no rows for them: insert_overwrite only
   replaces partitions that get new rows, so the old rows would stay) and of the dates outside the window (a moved
   window leaves nothing behind). It runs after the build, not before: a build that fails leaves the table as it was.
+  A mart's stale dates are the dates its build planned (planned_date_batches): only those are checked again.
 -#}
 {% macro drop_stale_mart_partitions(inputs, with_labels=false) -%}
-    {{- _drop_stale_partitions(_stale_mart_date_list(inputs, with_labels) if execute and is_incremental() else '') -}}
+{%- if execute and is_incremental() -%}
+    {%- set planned = [] -%}
+    {%- for batch in planned_date_batches() -%}
+        {%- do planned.extend(batch) -%}
+    {%- endfor -%}
+    {{- _drop_stale_partitions(_stale_mart_date_list(inputs, with_labels, planned)) -}}
+{%- endif -%}
 {%- endmacro %}
 
 {% macro _drop_stale_partitions(stale_date_list) -%}

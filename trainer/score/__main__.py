@@ -8,10 +8,10 @@ from pathlib import Path
 
 from trainer.arguments import check_at_least, iso_date
 from trainer.cli import run_cli
-from trainer.model_types import MODEL_TYPES, model_spec
-from trainer.monitor.distributions import PSI_DRIFT, PSI_WATCH
+from trainer.model_types import MODEL_TYPES
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
 from trainer.score.scoring import score_date
+from trainer.score.summary import print_outcome
 
 
 def main() -> None:
@@ -39,16 +39,7 @@ def main() -> None:
         drift=not args.no_drift,
         explain_top=args.explain_top,
     )
-    print(f"{outcome.rows} rows written to {outcome.table} by {outcome.model_version} (batch {outcome.batch_id})")
-    if outcome.drift:
-        shown = [row for row in outcome.drift if row["level"] != "ok"][:10] or outcome.drift[:3]
-        print(f"drift against training (PSI; watch from {PSI_WATCH}, drift from {PSI_DRIFT}):")
-        for row in shown:
-            print(f"  {row['feature']:<40} {row['family']:<12} {row['psi']:>7.3f}  {row['level']}")
-    key = model_spec(args.model_type).key_column
-    for position, row in enumerate(outcome.top, start=1):
-        reasons = ", ".join(f"{r['feature']} ({r['family']}, {r['contribution']:+.2f})" for r in row["reasons"])
-        print(f"{position:>2}. {row[key]}  score {row['score']:.3f}  because {reasons}")
+    print_outcome(outcome, args.model_type)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 {%- set inputs = ['int_alert_attributes', 'int_alert_address_features', 'int_alert_network_features', 'int_alert_temporal_features', 'int_alert_statistical_features', 'int_alert_cluster_features'] -%}
-{%- set batch_args = "stale_mart_dates(" ~ inputs ~ "), 'stg_alerts', var('mart_rows_per_query')" -%}
-{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches(" ~ batch_args ~ ") }}",
+{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches() }}",
                      "{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}"]) }}
 {%- set this_batch = date_batch_filter(stale_mart_dates(inputs), 'stg_alerts', var('mart_rows_per_query')) %}
 

@@ -1,6 +1,5 @@
 {%- set inputs = ['int_cluster_profiles'] -%}
-{%- set batch_args = "stale_mart_dates(" ~ inputs ~ "), 'stg_clusters', var('mart_rows_per_query')" -%}
-{{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ build_remaining_date_batches(" ~ batch_args ~ ") }}",
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ build_remaining_date_batches() }}",
                      "{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}"]) }}
 {%- set this_batch = date_batch_filter(stale_mart_dates(inputs), 'stg_clusters', var('mart_rows_per_query')) %}
 

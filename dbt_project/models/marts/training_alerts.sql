@@ -1,6 +1,5 @@
 {%- set inputs = ['scoring_alerts'] -%}
-{%- set batch_args = "stale_mart_dates(" ~ inputs ~ ", with_labels=true), 'stg_alerts', var('mart_rows_per_query')" -%}
-{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches(" ~ batch_args ~ ") }}",
+{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches() }}",
                      "{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}"]) }}
 {%- set this_batch = date_batch_filter(stale_mart_dates(inputs, with_labels=true), 'stg_alerts', var('mart_rows_per_query')) %}
 

@@ -1,5 +1,4 @@
-{%- set batch_args = "stale_dates(none), 'stg_money_flows', var('flows_per_query')" -%}
-{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ build_remaining_date_batches(" ~ batch_args ~ ") }}") }}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ build_remaining_date_batches() }}") }}
 {%- set this_batch = date_batch_filter(stale_dates(none), 'stg_money_flows', var('flows_per_query')) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
