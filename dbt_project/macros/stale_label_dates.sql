@@ -34,14 +34,17 @@
        )
 {%- endmacro %}
 
-{#- For each window date of `dates_relation`, when the newest drop its labels read (every drop up to the date plus the
-    horizon) was ingested: `processing_date, changed_at` rows. -#}
-{% macro labels_changed_at(dates_relation) -%}
+{#- For each window date of `dates_relation` (of `dates` only, when given), when the newest drop its labels read (every
+    drop up to the date plus the horizon) was ingested: `processing_date, changed_at` rows. -#}
+{% macro labels_changed_at(dates_relation, dates=none) -%}
     select window_dates.processing_date as processing_date, drops.ingested_through as changed_at
     from (
         select processing_date, 1 as joined
         from {{ dates_relation }}
         where processing_date between {{ window_start() }} and {{ window_end() }}
+        {%- if dates is not none %}
+          and {{ _dates_predicate(dates) }}
+        {%- endif %}
         group by processing_date
     ) as window_dates
     asof inner join (

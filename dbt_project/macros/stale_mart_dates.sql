@@ -32,7 +32,7 @@
             {% if not loop.last or with_labels %}union all{% endif %}
             {%- endfor %}
             {%- if with_labels %}
-            {{ labels_changed_at(ref(inputs[0]) if dates is none else '(select processing_date from ' ~ ref(inputs[0]) ~ ' where ' ~ _dates_predicate(dates) ~ ')') }}
+            {{ labels_changed_at(ref(inputs[0]), dates) }}
             {%- endif %}
         )
         group by processing_date
