@@ -5,16 +5,19 @@
   not the window.
 
   - `date_batch_filter(stale, rows_of, rows_limit)` is the model's date predicate: the first batch of the dates this
-    build must write, `stale` being the model's own predicate of them (stale_dates or stale_mart_dates). The plan of
-    every batch rides along in the compiled SQL as a comment (`/* date batches: ... */`), so the post-hooks read it
-    instead of asking the engine again;
+    build must write, `stale` being the model's own predicate of them (stale_dates, stale_label_dates or
+    stale_mart_dates). The plan of every batch rides along in the compiled SQL as a comment (`/* date batches: ... */`),
+    so the post-hooks read it instead of asking the engine again. Without `rows_of`, an incremental build's dates are
+    one batch: the feature families and label tables use it to evaluate their stale predicate once, before the
+    query, and read literal dates (partition pruning in every CTE that filters on them) instead of a subquery the
+    engine would evaluate once per CTE that repeats it;
   - the post-hook `build_remaining_date_batches()` builds each further batch of the plan with the same SQL into a
     scratch table and swaps its partitions in, like insert_overwrite does for the first.
   A window whose dates fit in one batch (the sample data, any daily build) runs as one query, as before. Unit tests
   (`model.resource_type` is not `model`) keep the plain `stale` predicate.
 -#}
-{% macro date_batch_filter(stale, rows_of, rows_limit) -%}
-    {%- if not execute or model.resource_type != 'model' -%}
+{% macro date_batch_filter(stale, rows_of=none, rows_limit=none) -%}
+    {%- if not execute or model.resource_type != 'model' or (rows_of is none and not is_incremental()) -%}
         {{ stale }}
     {%- else -%}
         {%- set batches = _date_batches(stale, rows_of, rows_limit) -%}
@@ -30,6 +33,15 @@
         {%- do batches.append(batch.split()) -%}
     {%- endfor -%}
     {{- return(batches) -}}
+{%- endmacro %}
+
+{#- Every date of the plan, in one list. -#}
+{% macro planned_dates() -%}
+    {%- set dates = [] -%}
+    {%- for batch in planned_date_batches() -%}
+        {%- do dates.extend(batch) -%}
+    {%- endfor -%}
+    {{- return(dates) -}}
 {%- endmacro %}
 
 {% macro _dates_predicate(dates) -%}
@@ -51,7 +63,7 @@
         order by 1
     {%- endset -%}
     {%- set dates = run_query(dates_sql).rows | map('first') | list -%}
-    {%- if dates | length < 2 -%}
+    {%- if dates | length < 2 or rows_of is none -%}
         {{- return([dates] if dates else []) -}}
     {%- endif -%}
     {%- set rows_sql -%}

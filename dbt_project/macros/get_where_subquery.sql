@@ -14,10 +14,11 @@
     {%- set scope = _checked_rows(relation) -%}
     {%- if scope == 'rebuilt' -%}
         {#- The dates first: their partitions are all the test opens (a filter on built_at alone reads every part of
-            every date, 5.3 s instead of 0.6 s for a 10M-alert mart on a cold cache). -#}
-        {%- set rebuilt = "built_at >= toDateTime64('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "', 3, 'UTC')" -%}
-        {%- do conditions.append("processing_date in (select processing_date from " ~ relation ~ " where " ~ rebuilt ~ ")") -%}
-        {%- do conditions.append(rebuilt) -%}
+            every date, 5.3 s instead of 0.6 s for a 10M-alert mart on a cold cache). They come from the table's
+            built_dates projection (one row per part), as a group by that the projection answers. -#}
+        {%- set started = "toDateTime64('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "', 3, 'UTC')" -%}
+        {%- do conditions.append("processing_date in (select processing_date from " ~ relation ~ " group by processing_date having max(built_at) >= " ~ started ~ ")") -%}
+        {%- do conditions.append("built_at >= " ~ started) -%}
     {%- elif scope == 'unchecked_drops' -%}
         {%- do conditions.append(unchecked_drops()) -%}
     {%- endif -%}

@@ -17,33 +17,35 @@
 {%- endif -%}
 {%- endmacro %}
 
-{% macro _stale_label_date_list() -%}
+{#- `dates`: only these dates are considered (their partitions are all the query opens); none: every date (the caller keeps its window). -#}
+{% macro _stale_label_date_list(dates=none) -%}
     select labels_changed.processing_date
     from (
-        {{ labels_changed_at(ref('stg_ingested_drops')) }}
+        {{ labels_changed_at(ref('stg_ingested_drops'), dates) }}
     ) as labels_changed
-    left join {{ built_dates(with_horizon=true) }} as built
+    left join {{ built_dates(with_horizon=true, dates=dates) }} as built
         on labels_changed.processing_date = built.processing_date
     where labels_changed.changed_at > built.built_at
        or built.label_horizon_days != {{ label_horizon_days() }}
        or labels_changed.processing_date in (
             select processing_date
             from {{ this }}
-            where label_is_mature = 0
+            where {{ '1 = 1' if dates is none else _dates_predicate(dates) }}
+              and label_is_mature = 0
               and label_cutoff <= (select max(processing_date) from {{ ref('stg_ingested_drops') }})
        )
 {%- endmacro %}
 
-{#- For each window date of `dates_relation` (of `dates` only, when given), when the newest drop its labels read (every
-    drop up to the date plus the horizon) was ingested: `processing_date, changed_at` rows. -#}
+{#- For each date of `dates_relation` (of `dates` only, when given), when the newest drop its labels read (every drop up
+    to the date plus the horizon) was ingested: `processing_date, changed_at` rows. The callers keep their window's dates
+    (a range filter here would have the engine check every part's primary index; see built_dates). -#}
 {% macro labels_changed_at(dates_relation, dates=none) -%}
     select window_dates.processing_date as processing_date, drops.ingested_through as changed_at
     from (
         select processing_date, 1 as joined
         from {{ dates_relation }}
-        where processing_date between {{ window_start() }} and {{ window_end() }}
         {%- if dates is not none %}
-          and {{ _dates_predicate(dates) }}
+        where {{ _dates_predicate(dates) }}
         {%- endif %}
         group by processing_date
     ) as window_dates
@@ -58,7 +60,10 @@
         and window_dates.processing_date + {{ label_horizon_days() }} >= drops.processing_date
 {%- endmacro %}
 
-{#- Last post-hook of the label tables: see drop_stale_mart_partitions. -#}
+{#- Last post-hook of the label tables: see drop_stale_mart_partitions (only the dates the build planned are checked
+    again). -#}
 {% macro drop_stale_label_partitions() -%}
-    {{- _drop_stale_partitions(_stale_label_date_list() if execute and is_incremental() else '') -}}
+{%- if execute and is_incremental() -%}
+    {{- _drop_stale_partitions(_stale_label_date_list(planned_dates())) -}}
+{%- endif -%}
 {%- endmacro %}

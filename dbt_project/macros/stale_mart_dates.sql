@@ -17,9 +17,9 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- `dates`: only these dates are considered (their partitions are all the query opens); none: every window date. -#}
+{#- `dates`: only these dates are considered (their partitions are all the query opens); none: every date (the caller
+    keeps the window's; see built_dates for why the inputs are not filtered on it here). -#}
 {% macro _stale_mart_date_list(inputs, with_labels, dates=none) -%}
-    {%- set only_dates = '' if dates is none else ' and ' ~ _dates_predicate(dates) -%}
     select inputs.processing_date
     from (
         select processing_date, max(changed_at) as inputs_changed_at
@@ -27,7 +27,9 @@
             {%- for input in inputs %}
             select processing_date, max(built_at) as changed_at
             from {{ ref(input) }}
-            where processing_date between {{ window_start() }} and {{ window_end() }}{{ only_dates }}
+            {%- if dates is not none %}
+            where {{ _dates_predicate(dates) }}
+            {%- endif %}
             group by processing_date
             {% if not loop.last or with_labels %}union all{% endif %}
             {%- endfor %}
@@ -54,11 +56,7 @@
 -#}
 {% macro drop_stale_mart_partitions(inputs, with_labels=false) -%}
 {%- if execute and is_incremental() -%}
-    {%- set planned = [] -%}
-    {%- for batch in planned_date_batches() -%}
-        {%- do planned.extend(batch) -%}
-    {%- endfor -%}
-    {{- _drop_stale_partitions(_stale_mart_date_list(inputs, with_labels, planned)) -}}
+    {{- _drop_stale_partitions(_stale_mart_date_list(inputs, with_labels, planned_dates())) -}}
 {%- endif -%}
 {%- endmacro %}
 

@@ -171,9 +171,33 @@ def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client,
     assert ok, log[-3000:]
 
 
+def test_stale_dates_come_from_each_tables_projection_which_a_table_from_before_it_gets(client, daily) -> None:
+    """Every incremental table answers `max(built_at)` per date from its built_dates projection. A table built before
+    the projection existed gets it in its next incremental build, and the build swaps partitions into it."""
+    built_dates = "SELECT processing_date, max(built_at) FROM {} GROUP BY processing_date"
+    for model in INCREMENTAL:
+        plan = "\n".join(row[0] for row in client.query("EXPLAIN " + built_dates.format(f"{NETWORK}.{model}")).result_rows)
+        assert "ReadFromMergeTree (built_dates)" in plan, model
+    model = "int_alert_attributes"
+    before = rows_without_built_at(client, model)
+    client.command(f"ALTER TABLE {NETWORK}.{model} DROP PROJECTION built_dates SETTINGS mutations_sync = 2")
+    client.command(f"ALTER TABLE {NETWORK}.{model} DROP PARTITION '{END}'")  # a missing date: the build rebuilds it
+    ok, log = run_dbt("run", "--select", model, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok and f"adding projection built_dates to `{NETWORK}`.`{model}`" in log, log[-3000:]
+    assert_same_rows(rows_without_built_at(client, model), before, model)
+    unprojected = client.command(
+        f"SELECT count() FROM system.parts WHERE active AND database = '{NETWORK}' AND table = '{model}' AND name NOT IN "
+        f"(SELECT parent_name FROM system.projection_parts WHERE active AND database = '{NETWORK}' AND table = '{model}')"
+    )
+    assert unprojected == 0, "every part of the table carries the projection"
+
+
 def test_a_mart_from_before_its_columns_asks_for_a_full_refresh_and_keeps_its_rows(client, daily) -> None:
     window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
-    client.command(f"ALTER TABLE {NETWORK}.training_alerts DROP COLUMN label_horizon_days SETTINGS mutations_sync = 2")
+    # A mart from before the column existed had no projection reading it either.
+    client.command(
+        f"ALTER TABLE {NETWORK}.training_alerts DROP PROJECTION built_dates, DROP COLUMN label_horizon_days SETTINGS mutations_sync = 2"
+    )
     rows = client.command(f"SELECT count() FROM {NETWORK}.training_alerts")
     ok, log = run_dbt("run", "--select", "training_alerts", "--vars", window)
     assert not ok and "schemas on this incremental model are out of sync" in log and "full_refresh" in log

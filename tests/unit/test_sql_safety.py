@@ -19,7 +19,6 @@ SAFE_NAMES = {
     "database", "table", "target", "stage", "key", "grade", "where", "feature_sql", "columns", "expressions", "sql", "name",
     "column", "statement", "quote_identifier", "quoted", "network", "STAGE_PREFIX", "REGISTRY_TABLE", "_table", "COLUMNS",
     "conditions", "join", "WINDOW", "TEST_ROWS", "test_addresses",
-    "drift_select",  # trainer.monitor.drift: the constant DRIFT_QUERY with validated identifiers substituted
 }  # fmt: skip
 
 

@@ -1,11 +1,11 @@
 """Training distributions: per feature (and for the score) the quantile bins of the training rows and the share of
-rows in each, stored in the model's metadata. Scoring bins a day's rows the same way inside ClickHouse and compares
-the shares (drift.py).
+rows in each, stored in the model's metadata. Scoring bins a day's rows with the same bins and the same rule and
+compares the shares (drift.py).
 
 The bins of a distribution, in order: missing (NULL, NaN or infinite), below the training range, the quantile bins
 inside the range (bin k holds edges[k-1] < x <= edges[k]), above the training range. A value's inner bin is the
-number of edges below it, the same rule in numpy (searchsorted, side left) and in SQL (arrayCount(e -> e < x)).
-Features are compared as the float32 values the model reads; the score as float64."""
+number of edges below it (searchsorted, side left). Features are compared as the float32 values the model reads; the
+score as float64."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def training_distributions(features: np.ndarray, names: list[str], score: np.nda
 
 def psi(expected: list[float], actual: list[float]) -> float:
     """The population stability index of two share vectors over the same bins, each share floored at EPSILON:
-    sum((actual - expected) * ln(actual / expected)). drift.py computes the same inside ClickHouse."""
+    sum((actual - expected) * ln(actual / expected))."""
     e = np.maximum(np.asarray(expected, dtype=np.float64), EPSILON)
     a = np.maximum(np.asarray(actual, dtype=np.float64), EPSILON)
     return float(np.sum((a - e) * np.log(a / e)))

@@ -1,18 +1,5 @@
 -- Monitoring tables, in the network's database beside the scores.
 
--- The training distributions of every model that scored in this network, loaded from its metadata on first use.
-CREATE TABLE IF NOT EXISTS model_distributions (
-    model_version String,
-    feature String,
-    family LowCardinality(String),
-    edges Array(Float64),
-    low Float64,
-    high Float64,
-    expected Array(Float64),
-    labels Array(String)
-) ENGINE = MergeTree
-ORDER BY (model_version, feature);
-
 -- Population stability per feature (and for the score, feature '(score)') of each scoring batch, with the shares per
 -- bin. Partitioned like the scores: re-scoring a date with the same model replaces its rows in one step.
 CREATE TABLE IF NOT EXISTS feature_drift (

@@ -124,7 +124,7 @@ def score_date(
         write_scores(client, network, spec, output, processing_date, metadata["model_id"])
         batch.lap("write")
         batch.values["output_rows"] = output.num_rows
-        drifts = batch_drift(client, network, spec, metadata, contract, processing_date) if drift else []
+        drifts = batch_drift(client, network, spec, metadata, contract, data, score) if drift else []
         batch.lap("drift")
     except BaseException as error:
         # Every failure leaves a FAILED batch row; expected ones surface as one line, bugs keep their traceback.
@@ -221,15 +221,15 @@ def write_scores(client: Client, network: str, spec: ModelSpec, output: pa.Table
 
 
 def batch_drift(
-    client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], contract: FeatureContract, processing_date: date
+    client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], contract: FeatureContract, data: ScoringData, score: np.ndarray
 ) -> list[dict[str, Any]]:
     """The batch's drift rows. The scores are already written and valid, so a drift failure is reported as an error
     line and leaves the batch COMPLETED, without drift rows for it."""
     try:
-        return write_drift(client, network, spec, metadata, contract, processing_date)
+        return write_drift(client, network, spec, metadata, data.processing_date, list(contract.names), data.features, score)
     except ClickHouseError as error:
         message = first_line(error)
-        logger.bind(processing_date=str(processing_date), model_version=metadata["model_id"]).error(f"drift not computed: {message}")
+        logger.bind(processing_date=str(data.processing_date), model_version=metadata["model_id"]).error(f"drift not computed: {message}")
         return []
 
 

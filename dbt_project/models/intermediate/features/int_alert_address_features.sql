@@ -1,4 +1,5 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set dates_to_build = date_batch_filter(stale_dates(0)) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
@@ -11,14 +12,14 @@ with alerts as (
     select processing_date, alert_id, address
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 address_features as (
     -- Only the dates being rebuilt: the join is within one processing date.
     select * from {{ ref('stg_features') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 joined as (

@@ -1,11 +1,12 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set dates_to_build = date_batch_filter(stale_dates(0)) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
 with alerts as (
     select * from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 final as (

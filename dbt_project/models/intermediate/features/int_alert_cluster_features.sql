@@ -1,4 +1,5 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set dates_to_build = date_batch_filter(stale_dates(0)) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
@@ -6,20 +7,20 @@ with alerts as (
     select processing_date, alert_id
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 clusters as (
     -- Only the dates being rebuilt: every join below is within one processing date.
     select * from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 cluster_profiles as (
     select * from {{ ref('int_cluster_profiles') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 memberships as (

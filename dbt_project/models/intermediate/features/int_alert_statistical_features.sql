@@ -1,4 +1,5 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set dates_to_build = date_batch_filter(stale_dates(30)) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
@@ -12,7 +13,7 @@ with alerts as (
         log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(30) }}
+      and {{ dates_to_build }}
 ),
 
 alert_history as (

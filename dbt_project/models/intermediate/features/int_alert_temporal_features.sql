@@ -1,4 +1,5 @@
 {{ config(order_by=['processing_date', 'alert_id']) }}
+{%- set dates_to_build = date_batch_filter(stale_dates(none)) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
@@ -6,7 +7,7 @@ with alerts as (
     select processing_date, alert_id, address
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(none) }}
+      and {{ dates_to_build }}
 ),
 
 alert_history as (

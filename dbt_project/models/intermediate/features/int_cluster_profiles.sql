@@ -1,25 +1,26 @@
 {{ config(order_by=['processing_date', 'cluster_id']) }}
+{%- set dates_to_build = date_batch_filter(stale_dates(0)) %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
 with clusters as (
     select * from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 alerts as (
     select processing_date, alert_id, address, severity, alert_confidence, log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}  -- joins are within one processing date: only the dates being rebuilt
+      and {{ dates_to_build }}  -- joins are within one processing date: only the dates being rebuilt
 ),
 
 address_features as (
     select processing_date, address, behavioral_anomaly_score, graph_anomaly_score, structuring_score, is_mixer_like
     from {{ ref('stg_features') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_dates(0) }}
+      and {{ dates_to_build }}
 ),
 
 primary_alerts as (

@@ -1,4 +1,4 @@
-{{ config(materialized='table', partition_by=none, order_by=['address', 'labelled_on']) }}
+{{ config(materialized='table', partition_by=none, order_by=['address', 'labelled_on'], projections=[]) }}
 
 with labels as (
     select * from {{ ref('stg_address_labels') }}

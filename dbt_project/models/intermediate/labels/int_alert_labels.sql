@@ -1,4 +1,5 @@
 {{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ drop_stale_label_partitions() }}"]) }}
+{%- set dates_to_build = date_batch_filter(stale_label_dates()) %}
 
 {#- The label is an outcome: the address's latest risk level known at or before processing_date + horizon
     (var label_horizon_days). Features never see it; only label, label_weight and relevance_grade carry it. -#}
@@ -7,7 +8,7 @@ with alerts as (
     select processing_date, alert_id, address, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_label_dates() }}
+      and {{ dates_to_build }}
 ),
 
 label_history as (

@@ -1,4 +1,5 @@
 {{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ drop_stale_label_partitions() }}"]) }}
+{%- set dates_to_build = date_batch_filter(stale_label_dates()) %}
 
 {#- The same outcome rule as alerts: member labels known at or before processing_date + var label_horizon_days. -#}
 
@@ -6,7 +7,7 @@ with clusters as (
     select processing_date, cluster_id, member_addresses, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ stale_label_dates() }}
+      and {{ dates_to_build }}
 ),
 
 label_history as (
