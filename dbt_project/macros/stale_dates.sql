@@ -34,8 +34,9 @@
     which var label_horizon_days); a date it has no rows for is missing, which a left join reads as the epoch (older than
     any input). The table's projection built_dates answers it from one row per part. Without `dates`, the query reads
     every part's projection and nothing else: a range filter on processing_date would instead have the engine check
-    every part's primary index, which a new process reads from disk (2 s for the 580 parts of a 10M-alert family). A table built before these columns existed has no dates: every date is stale, and on_schema_change then
-    asks for --full-refresh. -#}
+    every part's primary index, which a new process reads from disk (2 s for the 580 parts of a 10M-alert family).
+    A table built before these columns existed has no dates: every date is stale, and on_schema_change then asks for
+    --full-refresh. -#}
 {% macro built_dates(with_horizon=false, dates=none) -%}
     {%- if missing_columns(this, ['built_at', 'label_horizon_days'] if with_horizon else ['built_at']) %}
     (

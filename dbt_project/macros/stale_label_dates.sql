@@ -17,7 +17,8 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- `dates`: only these dates are considered (their partitions are all the query opens); none: every date (the caller keeps its window). -#}
+{#- `dates`: only these dates are considered (their partitions are all the query opens); none: every date (the caller
+    keeps its window). -#}
 {% macro _stale_label_date_list(dates=none) -%}
     select labels_changed.processing_date
     from (
