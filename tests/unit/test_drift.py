@@ -1,4 +1,4 @@
-"""Training distributions and the population stability index against hand computations."""
+"""Training distributions, the population stability index against hand computations, and the drift rows of a batch."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from trainer.monitor.distributions import EPSILON, bin_index, distribution_of, psi, training_distributions
+from trainer.monitor.drift import batch_drift_rows, drift_level
 
 
 def test_psi_of_two_bins_by_hand() -> None:
@@ -47,3 +48,21 @@ def test_every_feature_and_the_score_get_a_distribution() -> None:
     distributions = training_distributions(features, ["a", "b", "c"], np.linspace(0, 1, 200))
     assert list(distributions) == ["a", "b", "c", "(score)"]
     assert all(sum(d["shares"]) == pytest.approx(1.0) for d in distributions.values())
+
+
+def test_batch_drift_rows_level_each_column_and_the_score_most_drifted_first() -> None:
+    rng = np.random.default_rng(1)
+    training = rng.normal(size=(2000, 2)).astype(np.float32)
+    metadata = {
+        "training_distributions": training_distributions(training, ["steady", "shifted"], np.linspace(0, 1, 2000)),
+        "feature_contract": {"features": [{"name": "steady", "family": "alert"}, {"name": "shifted", "family": "network"}]},
+    }
+    batch = rng.normal(size=(2000, 2)).astype(np.float32)
+    batch[:, 1] += 3.0
+    rows = batch_drift_rows(metadata, ["steady", "shifted"], batch, np.linspace(0, 1, 2000))
+    assert [row["feature"] for row in rows][0] == "shifted"
+    by_name = {row["feature"]: row for row in rows}
+    assert by_name["shifted"]["level"] == "drift" and by_name["shifted"]["family"] == "network"
+    assert by_name["steady"]["level"] == "ok" and by_name["(score)"]["psi"] == pytest.approx(0.0, abs=1e-9)
+    assert all(row["rows"] == 2000 and sum(row["actual"]) == pytest.approx(1.0) for row in rows)
+    assert [drift_level(value) for value in (0.05, 0.1, 0.25)] == ["ok", "watch", "drift"]
