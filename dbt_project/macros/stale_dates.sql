@@ -79,9 +79,8 @@
             where database = '{{ this.schema }}' and table = '{{ this.identifier }}'
         {%- endset -%}
         {%- set present = run_query(present_sql).rows | map('first') | list -%}
-        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
         {%- for projection in projections if projection.get('name') not in present
-                and not _projection_columns(projection) | reject('in', columns) | list -%}
+                and not missing_columns(this, _projection_columns(projection)) -%}
             {%- do log('adding projection ' ~ projection.get('name') ~ ' to ' ~ this, info=true) -%}
             {%- do run_query('alter table ' ~ this ~ ' add ' ~ clickhouse_projection_ddl(projection)) -%}
             {%- do run_query('alter table ' ~ this ~ ' materialize projection ' ~ projection.get('name') ~ ' settings mutations_sync = 2') -%}

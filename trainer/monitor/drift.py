@@ -21,6 +21,7 @@ from loguru import logger
 
 from trainer.model_types import ModelSpec
 from trainer.monitor.distributions import PSI_DRIFT, PSI_WATCH, SCORE, Distribution, bin_index, psi
+from trainer.registry.artifacts import feature_families
 from trainer.store.connection import apply_ddl, quote_identifier, sql_statements
 from trainer.store.partitions import staging_table, swap_partition
 
@@ -43,7 +44,7 @@ def batch_drift_rows(metadata: dict[str, Any], names: list[str], features: np.nd
     """PSI of every feature column of the batch (`features`, in the order of `names`) and of its scores against the
     model's training distributions, most drifted first (ties by feature name)."""
     distributions = metadata["training_distributions"]
-    families = {feature["name"]: feature["family"] for feature in metadata["feature_contract"]["features"]}
+    families = feature_families(metadata)
     columns = [(name, families[name], features[:, j]) for j, name in enumerate(names)] + [(SCORE, "score", score)]
     rows = []
     for name, family, values in columns:

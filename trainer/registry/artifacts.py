@@ -152,10 +152,15 @@ def load_model(model_path: Path) -> tuple[lgb.Booster, dict[str, Any]]:
     return booster, metadata
 
 
+def feature_families(metadata: dict[str, Any]) -> dict[str, str]:
+    """The family of each feature the model was trained on, by feature name, in the model's feature order."""
+    return {feature["name"]: feature["family"] for feature in metadata["feature_contract"]["features"]}
+
+
 def model_contract(client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], table: str) -> FeatureContract:
     """The contract of `table` as built now, limited to the model's feature families and checked to be the one the
     model was trained on: a rebuilt table with other columns is refused, never read with shifted features."""
-    families = tuple(sorted({feature["family"] for feature in metadata["feature_contract"]["features"]}))
+    families = tuple(sorted(set(feature_families(metadata).values())))
     contract = load_contract(spec, client, network, table=table).restricted_to(families)
     check_contract(metadata, contract)
     return contract

@@ -30,7 +30,7 @@ from trainer.features.contract import FeatureContract, check_table
 from trainer.model_types import ModelSpec, model_spec
 from trainer.monitor.distributions import PSI_DRIFT
 from trainer.monitor.drift import write_drift
-from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, load_model, model_contract
+from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, feature_families, load_model, model_contract
 from trainer.registry.table import resolve_model
 from trainer.score.explain import explained_rows, explanations
 from trainer.score.tables import ensure_scoring_tables
@@ -199,7 +199,7 @@ def score_rows(
     columns["score"] = pa.array(score, pa.float64())
     columns["model_version"] = pa.array([metadata["model_id"]] * score.size, pa.string())
     if spec.explains:
-        families_by_name = {f["name"]: f["family"] for f in metadata["feature_contract"]["features"]}
+        families_by_name = feature_families(metadata)
         explained = np.arange(score.size)
         if 0 < explain_top < score.size:
             explained = np.sort(np.argsort(-score, kind="stable")[:explain_top])
