@@ -53,7 +53,7 @@ daily: install profiles.yml
 # training on the embedded engine), its files shared out to two processes (pytest-xdist), each with a store of its own.
 test: install profiles.yml
 	$(BIN)/python -m pytest tests/unit
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/integration
 
 unit: install
 	$(BIN)/python -m pytest tests/unit

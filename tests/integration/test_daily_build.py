@@ -76,10 +76,20 @@ def test_one_new_drop_rebuilds_one_day_in_every_layer(client, daily) -> None:
     assert max(built_at_by_date(client, "training_alerts")) == matured, "immature dates hold no training rows"
 
 
-def test_the_daily_build_equals_a_full_build_value_by_value(client, daily) -> None:
+def test_the_daily_build_equals_a_full_build_value_by_value_in_one_query_or_in_date_batches(client, daily) -> None:
     partial = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
-    ok, log = run_dbt("build", "--full-refresh", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    ok, log = run_dbt("build", "--full-refresh", "--vars", window)
     assert ok, log[-3000:]
+    assert " for 2025-" not in log, "the sample window fits one query per model"
+    for model in INCREMENTAL:
+        assert_same_rows(rows_without_built_at(client, model), partial[model], model)
+    flows, alerts = (client.command(f"SELECT count() FROM {NETWORK}.{table}") for table in ("raw_money_flows", "raw_alerts"))
+    small = dbt_vars(NETWORK, START, END, flows_per_query=flows // 6, mart_rows_per_query=alerts // 5, **BUILD_VARS)
+    ok, log = run_dbt("build", "--full-refresh", "--vars", small)
+    assert ok, log[-3000:]
+    for model in ("int_alert_network_features", "scoring_alerts", "training_alerts"):
+        assert log.count(f"building {model} for") >= 3, f"{model} is built in batches, the first in the model's own query"
     for model in INCREMENTAL:
         assert_same_rows(rows_without_built_at(client, model), partial[model], model)
 
@@ -116,22 +126,6 @@ def test_a_query_over_the_memory_bound_fails_naming_its_model_and_the_var_to_rai
     ok, log = run_dbt("run", "--select", "training_alerts", "--vars", other_horizon)
     assert not ok and "Database Error in model training_alerts" in log
     assert client.command(f"SELECT count() FROM {NETWORK}.training_alerts") == mart_before > 0
-
-
-def test_a_build_in_date_batches_equals_one_query_per_model(client, daily) -> None:
-    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
-    ok, log = run_dbt("build", "--full-refresh", "--vars", window)
-    assert ok, log[-3000:]
-    assert " for 2025-" not in log, "the sample window fits one query per model"
-    one_query = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
-    flows, alerts = (client.command(f"SELECT count() FROM {NETWORK}.{table}") for table in ("raw_money_flows", "raw_alerts"))
-    small = dbt_vars(NETWORK, START, END, flows_per_query=flows // 6, mart_rows_per_query=alerts // 5, **BUILD_VARS)
-    ok, log = run_dbt("build", "--full-refresh", "--vars", small)
-    assert ok, log[-3000:]
-    for model in ("int_alert_network_features", "scoring_alerts", "training_alerts"):
-        assert log.count(f"building {model} for") >= 3, f"{model} is built in batches, the first in the model's own query"
-    for model in INCREMENTAL:
-        assert_same_rows(one_query[model], rows_without_built_at(client, model), model)
 
 
 def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> None:

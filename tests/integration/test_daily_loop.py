@@ -12,11 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.integration.support import dbt_vars, run_dbt
-from trainer.daily import run_daily
+from trainer.daily import EMBEDDED_DAILY_THREADS, build_threads, run_daily
 from trainer.errors import PipelineError
 from trainer.ingest import ingest
 from trainer.sample_data import generate_drops
 from trainer.store.connection import table_exists
+from trainer.store.settings import load_store_settings
 from trainer.train.pipeline import TrainRequest, train_model
 
 NETWORK = "loopnet"
@@ -47,9 +48,17 @@ def loop(client, test_root: Path, tmp_path_factory) -> dict:
     return {"new_drop": new_drop, "output_dir": output_dir, "model": model}
 
 
-def test_the_daily_loop_ingests_builds_and_scores_the_new_date(client, loop) -> None:
+def test_the_daily_loop_ingests_builds_and_scores_the_new_date(client, loop, capfd) -> None:
     assert alert_scores(client, END) == []
+    # Two dbt threads only when the drops add days to the window built from START; the profile's one otherwise.
+    settings = load_store_settings()
+    assert build_threads(client, settings, NETWORK, START, [END]) == EMBEDDED_DAILY_THREADS
+    assert build_threads(client, settings, NETWORK, START, [END - timedelta(days=3), END]) is None, "a re-ingested built day"
+    assert build_threads(client, settings, NETWORK, START - timedelta(days=1), [END]) is None, "a window reaching before the built one"
+    assert build_threads(client, settings, "nonet", START, [END]) is None, "nothing built yet"
+    capfd.readouterr()
     outcomes = run_daily(NETWORK, loop["new_drop"], START, ["alert_scorer"], model_id="latest", output_dir=loop["output_dir"])
+    assert f"Concurrency: {EMBEDDED_DAILY_THREADS} threads" in capfd.readouterr().out
     [(model_type, outcome)] = outcomes
     assert model_type == "alert_scorer" and outcome.model_version == loop["model"].model_id
     alerts = client.command(f"SELECT count() FROM {NETWORK}.stg_alerts WHERE processing_date = {{d:Date}}", parameters={"d": END})

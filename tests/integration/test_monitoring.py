@@ -91,7 +91,7 @@ def test_a_shifted_feature_is_detected_and_an_unshifted_one_is_not(drifted, clie
 
 def test_backtest_of_scores_whose_labels_arrive_later(client, test_root: Path, tmp_path: Path) -> None:
     """Scores of late February, while their labels are immature; then March's drops bring the labels."""
-    network, start, end, cut = "latelabels", date(2024, 1, 1), date(2024, 3, 31), date(2024, 2, 29)
+    network, start, end, cut = "latelabels", date(2024, 1, 20), date(2024, 3, 8), date(2024, 2, 29)  # the horizon of 2024-02-22 ends 03-07
     drops = test_root / "drops_latelabels"
     generate_drops(network, start, end, drops, seed=11, alerts_per_day=60, label_delay_days=7)
     early = tmp_path / "early"

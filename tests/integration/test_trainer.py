@@ -24,12 +24,17 @@ REGISTRY_DB = "aml"
 
 
 @pytest.fixture(scope="module")
-def trained(ethereum, client, tmp_path_factory) -> dict[str, object]:
+def trained(ethereum, ethereum_docs: Path, client, tmp_path_factory) -> dict[str, object]:
+    """One model of each type on the ethereum window. Training traces its model card's lineage through the manifest of
+    the last dbt command, which another module's selective run (`--select`) may have left without the marts' compiled
+    SQL; the manifest of ethereum's `dbt docs generate` is the one these models are trained with."""
     output_dir = tmp_path_factory.mktemp("models")
-    return {
-        model_type: train_model(TrainRequest(model_type=model_type, network="ethereum", output_dir=output_dir), client=client)
-        for model_type in ("alert_scorer", "alert_ranker", "cluster_scorer")
-    }
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("DBT_TARGET_PATH", str(ethereum_docs.parent))
+        return {
+            model_type: train_model(TrainRequest(model_type=model_type, network="ethereum", output_dir=output_dir), client=client)
+            for model_type in ("alert_scorer", "alert_ranker", "cluster_scorer")
+        }
 
 
 @pytest.mark.parametrize("model_type", ["alert_scorer", "alert_ranker", "cluster_scorer"])
