@@ -25,7 +25,7 @@ from trainer.cli import run_cli
 from trainer.errors import PipelineError, first_line
 from trainer.ingest.drops import find_drops
 from trainer.ingest.load import ingest
-from trainer.model_types import MODEL_TYPES
+from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
 from trainer.score.scoring import ScoringOutcome, score_date
 from trainer.score.summary import print_outcome
@@ -56,16 +56,23 @@ def build_window(network: str, start: date, end: date, threads: int | None = Non
     raise PipelineError(f"dbt build of {network} {start}..{end} failed: {reason}")
 
 
-def build_threads(client: Client, settings: StoreSettings, network: str, start: date, drop_dates: list[date]) -> int | None:
-    """EMBEDDED_DAILY_THREADS on the embedded engine when the scoring mart already holds the window from `start` and
-    every drop under the source is dated after its last day; None (the profile's threads) otherwise."""
-    if settings.kind != "chdb" or not table_exists(client, network, "scoring_alerts"):
+def build_threads(
+    client: Client, settings: StoreSettings, network: str, start: date, drop_dates: list[date], model_types: list[str]
+) -> int | None:
+    """EMBEDDED_DAILY_THREADS on the embedded engine when the scoring mart of each of `model_types` already holds the
+    window from `start` and every drop under the source is dated after its last day; None (the profile's threads)
+    otherwise."""
+    if settings.kind != "chdb":
         return None
-    rows, first_built, last_built = client.query(
-        f"SELECT count(), min(processing_date), max(processing_date) FROM {qualified_name(network, 'scoring_alerts')}"
-    ).result_rows[0]
-    appends = rows > 0 and first_built <= start and last_built < min(drop_dates)
-    return EMBEDDED_DAILY_THREADS if appends else None
+    for scoring_table in {model_spec(model_type).scoring_table for model_type in model_types}:
+        if not table_exists(client, network, scoring_table):
+            return None
+        rows, first_built, last_built = client.query(
+            f"SELECT count(), min(processing_date), max(processing_date) FROM {qualified_name(network, scoring_table)}"
+        ).result_rows[0]
+        if not (rows > 0 and first_built <= start and last_built < min(drop_dates)):
+            return None
+    return EMBEDDED_DAILY_THREADS
 
 
 def run_daily(
@@ -90,7 +97,7 @@ def run_daily(
     settings = load_store_settings()
     outcomes = []
     with connect(settings) as client:
-        threads = build_threads(client, settings, network, start, drop_dates)
+        threads = build_threads(client, settings, network, start, drop_dates, model_types)
         ingest(client, network, source)
         build_window(network, start, end, threads)
         for model_type in model_types:

@@ -52,10 +52,11 @@ def test_the_daily_loop_ingests_builds_and_scores_the_new_date(client, loop, cap
     assert alert_scores(client, END) == []
     # Two dbt threads only when the drops add days to the window built from START; the profile's one otherwise.
     settings = load_store_settings()
-    assert build_threads(client, settings, NETWORK, START, [END]) == EMBEDDED_DAILY_THREADS
-    assert build_threads(client, settings, NETWORK, START, [END - timedelta(days=3), END]) is None, "a re-ingested built day"
-    assert build_threads(client, settings, NETWORK, START - timedelta(days=1), [END]) is None, "a window reaching before the built one"
-    assert build_threads(client, settings, "nonet", START, [END]) is None, "nothing built yet"
+    scorer, both = ["alert_scorer"], ["alert_scorer", "cluster_scorer"]
+    assert build_threads(client, settings, NETWORK, START, [END], both) == EMBEDDED_DAILY_THREADS
+    assert build_threads(client, settings, NETWORK, START, [END - timedelta(days=3), END], scorer) is None, "a re-ingested built day"
+    assert build_threads(client, settings, NETWORK, START - timedelta(days=1), [END], scorer) is None, "a window from before the built one"
+    assert build_threads(client, settings, "nonet", START, [END], scorer) is None, "nothing built yet"
     capfd.readouterr()
     outcomes = run_daily(NETWORK, loop["new_drop"], START, ["alert_scorer"], model_id="latest", output_dir=loop["output_dir"])
     assert f"Concurrency: {EMBEDDED_DAILY_THREADS} threads" in capfd.readouterr().out
