@@ -99,6 +99,9 @@ def run_daily(
     with connect(settings) as client:
         threads = build_threads(client, settings, network, start, drop_dates, model_types)
         ingest(client, network, source)
+        logger.bind(network=network, window_start=str(start), window_end=str(end), dbt_threads=threads or "profile").info(
+            "building the window"
+        )
         build_window(network, start, end, threads)
         for model_type in model_types:
             for day in new_dates:
