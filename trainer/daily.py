@@ -35,9 +35,9 @@ from trainer.store.settings import StoreSettings, load_store_settings
 DAILY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # dbt threads of a day's build on the embedded engine, whose profile has one. When the new drops only add days to a
 # window already built, the build's queries read a few dates: two nodes side by side fit in memory and keep both cores
-# busy, where one thread leaves the engine idle while dbt renders the next node. At 10M alerts a day's build took
-# 20.9-28.0 s on two threads against 28.3-33.3 s on one (alternate days, one store). Any other build keeps the
-# profile's one thread, so that its peak memory stays one query's (var query_memory_limit_gb).
+# busy, where one thread leaves the engine idle while dbt renders the next node (at 10M alerts, 18 % off a day's build;
+# benchmarks/README.md). Any other build keeps the profile's one thread, so that its peak memory stays one query's
+# (var query_memory_limit_gb).
 EMBEDDED_DAILY_THREADS = 2
 
 
