@@ -29,8 +29,9 @@ from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
 from trainer.score.scoring import ScoringOutcome, score_date
 from trainer.score.summary import print_outcome
-from trainer.store.connection import connect, qualified_name, table_exists
+from trainer.store.connection import connect, table_exists
 from trainer.store.settings import StoreSettings, load_store_settings
+from trainer.train.extract import table_window
 
 DAILY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # dbt threads of a day's build on the embedded engine, whose profile has one. When the new drops only add days to a
@@ -65,12 +66,8 @@ def build_threads(
     if settings.kind != "chdb":
         return None
     for scoring_table in {model_spec(model_type).scoring_table for model_type in model_types}:
-        if not table_exists(client, network, scoring_table):
-            return None
-        rows, first_built, last_built = client.query(
-            f"SELECT count(), min(processing_date), max(processing_date) FROM {qualified_name(network, scoring_table)}"
-        ).result_rows[0]
-        if not (rows > 0 and first_built <= start and last_built < min(drop_dates)):
+        built = table_window(client, network, scoring_table) if table_exists(client, network, scoring_table) else None
+        if built is None or not (built[0] <= start and built[1] < min(drop_dates)):
             return None
     return EMBEDDED_DAILY_THREADS
 
