@@ -8,14 +8,20 @@ and imports its libraries once, where each command does both again (on the embed
 2 s to open the store and 1-2 s of imports per command). dbt runs in this process through dbtRunner and prints its
 usual log (on two threads on the embedded engine when the drops add days to a built window: build_threads); a failed
 build stops the loop before scoring, with the names of the failed nodes.
+
+dbt parses the project while the drops are ingested (the engine runs the ingestion and releases Python's lock
+meanwhile), with the network as its only var: no parsed node depends on the window (macro
+expand_window_placeholders), so the build reuses that parse, and the next day's parse is a partial one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clickhouse_connect.driver.client import Client
 from loguru import logger
@@ -33,6 +39,9 @@ from trainer.store.connection import connect, table_exists
 from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train.extract import table_window
 
+if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
+
 DAILY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # dbt threads of a day's build on the embedded engine, whose profile has one. When the new drops only add days to a
 # window already built, the build's queries read a few dates: two nodes side by side fit in memory and keep both cores
@@ -42,14 +51,42 @@ DAILY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 EMBEDDED_DAILY_THREADS = 2
 
 
-def build_window(network: str, start: date, end: date, threads: int | None = None) -> None:
-    """`dbt build` of the window (without unit tests) in this process, on `threads` dbt threads (None: the profile's);
-    one line naming the failed nodes if it fails."""
+def parse_project(network: str) -> Manifest:
+    """The project parsed by dbt for `network`, without a window: a build of any window of the network can reuse it
+    (no parsed node reads the window; macro expand_window_placeholders), and dbt parses partially when the previous
+    parse had the same vars."""
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(["parse", "--vars", json.dumps({"network": network})])
+    if not result.success:
+        reason = first_line(result.exception) if result.exception else "see dbt's log above"
+        raise PipelineError(f"dbt parse of the project failed: {reason}")
+    return result.result
+
+
+def ingest_while_parsing(client: Client, network: str, source: Path) -> Manifest:
+    """Ingest the drops under `source` in a second thread while dbt parses the project in this one. The ingestion
+    waits on the engine, which releases Python's lock while it runs a query, and the parse is Python, so on two
+    cores they overlap. An ingestion error is raised first: it names the data problem."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
+        ingesting = pool.submit(ingest, client, network, source)
+        try:
+            manifest = parse_project(network)
+        except PipelineError:
+            ingesting.result()
+            raise
+        ingesting.result()
+    return manifest
+
+
+def build_window(network: str, start: date, end: date, threads: int | None = None, manifest: Manifest | None = None) -> None:
+    """`dbt build` of the window (without unit tests) in this process, on `threads` dbt threads (None: the profile's),
+    from `manifest` (parse_project) when given; one line naming the failed nodes if it fails."""
     from dbt.cli.main import dbtRunner
 
     window = json.dumps({"network": network, "start": start.isoformat(), "end": end.isoformat()})
     threads_option = ["--threads", str(threads)] if threads else []
-    result = dbtRunner().invoke([*DAILY_BUILD, *threads_option, "--vars", window])
+    result = dbtRunner(manifest=manifest).invoke([*DAILY_BUILD, *threads_option, "--vars", window])
     if result.success:
         return
     failed = [str(node.node.name) for node in getattr(result.result, "results", []) or [] if str(node.status) in ("error", "fail")]
@@ -95,11 +132,11 @@ def run_daily(
     outcomes = []
     with connect(settings) as client:
         threads = build_threads(client, settings, network, start, drop_dates, model_types)
-        ingest(client, network, source)
+        manifest = ingest_while_parsing(client, network, source)
         logger.bind(network=network, window_start=str(start), window_end=str(end), dbt_threads=threads or "profile").info(
             "building the window"
         )
-        build_window(network, start, end, threads)
+        build_window(network, start, end, threads, manifest)
         for model_type in model_types:
             for day in new_dates:
                 outcome = score_date(model_type, day, network, model_id, output_dir, client, settings, explain_top=explain_top)

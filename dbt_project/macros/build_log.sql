@@ -60,7 +60,7 @@
 {%- endmacro %}
 
 {#- The first processing date source tests read: the window's start less the 30 days of history features reach back
-    (the sources' yml repeats it: a test's config cannot call a project macro). -#}
+    (the sources' tests name it __source_history_start__: macro expand_window_placeholders). -#}
 {% macro source_history_start() -%}
     {{ window_start() }} - 30
 {%- endmacro %}

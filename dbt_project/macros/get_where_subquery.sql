@@ -9,7 +9,7 @@
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
     {%- if config.get('where') -%}
-        {%- do conditions.append(config.get('where')) -%}
+        {%- do conditions.append(expand_window_placeholders(config.get('where'))) -%}
     {%- endif -%}
     {%- set scope = _checked_rows(relation) -%}
     {%- if scope == 'rebuilt' -%}
@@ -40,7 +40,8 @@
 {#- Which rows a test reads: 'rebuilt' (a model's rows this invocation wrote), 'unchecked_drops' (a raw table's rows
     of drops no run has checked yet, macro unchecked_drops) or 'all'. -#}
 {% macro _checked_rows(relation) -%}
-    {%- set row_level_tests = ['unique_combination', 'numeric_columns_finite', 'row_count_matches', 'all_finite', 'not_null', 'not_empty_string', 'accepted_values'] -%}
+    {%- set row_level_tests = ['unique_combination', 'numeric_columns_finite', 'row_count_matches', 'all_finite', 'not_null', 'not_empty_string', 'accepted_values',
+                               'values_in_vocabulary'] -%}
     {%- set test_name = (model.get('test_metadata') or {}).get('name') -%}
     {%- if not build_checks_rebuilt_rows() or test_name not in row_level_tests -%}
         {{- return('all') -}}

@@ -45,6 +45,25 @@
     toDate('{{ _validated_window()[1] }}')
 {%- endmacro %}
 
+{#- A data test's filter (its `where` config, or a `compare_where` argument) with the window's placeholders filled in
+    when the test runs: __window_start__, __window_end__ and __source_history_start__ (macro source_history_start).
+    dbt renders a test's config once, when it parses the project, and a config cannot call a project macro; with
+    placeholders instead of var('start') and var('end') no parsed node depends on the window, so a parse can be reused
+    by builds of other windows of the network (trainer.daily does). -#}
+{% macro expand_window_placeholders(condition) -%}
+    {%- set expanded = condition -%}
+    {%- if '__source_history_start__' in expanded -%}
+        {%- set expanded = expanded | replace('__source_history_start__', '(' ~ source_history_start() | trim ~ ')') -%}
+    {%- endif -%}
+    {%- if '__window_start__' in expanded -%}
+        {%- set expanded = expanded | replace('__window_start__', window_start() | trim) -%}
+    {%- endif -%}
+    {%- if '__window_end__' in expanded -%}
+        {%- set expanded = expanded | replace('__window_end__', window_end() | trim) -%}
+    {%- endif -%}
+    {{- return(expanded) -}}
+{%- endmacro %}
+
 {#- The upstream drop window (the `<window_days>d` folder of a drop), a positive integer. -#}
 {% macro window_days() -%}
     {%- set value = var('window_days') | string -%}

@@ -146,12 +146,19 @@ def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client,
     old_date = START + timedelta(days=4)
     bad_address = f"ALTER TABLE {NETWORK}.raw_alerts UPDATE address = '' WHERE processing_date = '{old_date}' SETTINGS mutations_sync = 2"
     client.command(bad_address)
-    # A drop a passing run checked after its ingestion is not read again by a daily build ...
+    unknown_type = "suspected_address_type outside var 'suspected_address_types' (counted as other): \"never_seen_type\""
+    retype = (
+        f"ALTER TABLE {NETWORK}.raw_alerts UPDATE suspected_address_type = {{to:String}} "
+        f"WHERE processing_date = '{old_date}' AND suspected_address_type = {{of:String}} SETTINGS mutations_sync = 2"
+    )
+    client.command(retype, parameters={"of": "eoa", "to": "never_seen_type"})
+    # A drop a passing run checked after its ingestion is not read again by a daily build (nor warned about) ...
     ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
     assert ok, log[-3000:]
+    assert unknown_type not in log
     # ... `dbt test` reads every drop of the window ...
     ok, log = run_dbt("test", "--select", "source:raw", "--vars", window)
-    assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log
+    assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log and unknown_type in log
     # ... and a drop ingested again since the last check is read by the next build, and by every build until one passes.
     client.command(
         f"INSERT INTO {NETWORK}.ingested_drops (processing_date, window_days, complete, source, row_counts_json, ingested_at) "
@@ -159,8 +166,9 @@ def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client,
     )
     for _ in range(2):
         ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
-        assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log
+        assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log and unknown_type in log
     client.command(bad_address.replace("address = ''", "address = alert_id"))
+    client.command(retype, parameters={"of": "never_seen_type", "to": "eoa"})
     ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
     assert ok, log[-3000:]
 

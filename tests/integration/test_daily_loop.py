@@ -3,6 +3,7 @@ failed build stops the loop before any score is written, with one line naming th
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.integration.support import dbt_vars, run_dbt
-from trainer.daily import EMBEDDED_DAILY_THREADS, build_threads, run_daily
+from trainer.daily import EMBEDDED_DAILY_THREADS, build_threads, parse_project, run_daily
 from trainer.errors import PipelineError
 from trainer.ingest import ingest
 from trainer.sample_data import generate_drops
@@ -59,7 +60,9 @@ def test_the_daily_loop_ingests_builds_and_scores_the_new_date(client, loop, cap
     assert build_threads(client, settings, "nonet", START, [END], scorer) is None, "nothing built yet"
     capfd.readouterr()
     outcomes = run_daily(NETWORK, loop["new_drop"], START, ["alert_scorer"], model_id="latest", output_dir=loop["output_dir"])
-    assert f"Concurrency: {EMBEDDED_DAILY_THREADS} threads" in capfd.readouterr().out
+    dbt_log = capfd.readouterr().out
+    assert f"Concurrency: {EMBEDDED_DAILY_THREADS} threads" in dbt_log
+    assert len(re.findall(r"Found \d+ models", dbt_log)) == 1, "the build reuses the parse made while ingesting"
     [(model_type, outcome)] = outcomes
     assert model_type == "alert_scorer" and outcome.model_version == loop["model"].model_id
     alerts = client.command(f"SELECT count() FROM {NETWORK}.stg_alerts WHERE processing_date = {{d:Date}}", parameters={"d": END})
@@ -69,6 +72,22 @@ def test_the_daily_loop_ingests_builds_and_scores_the_new_date(client, loop, cap
         f"SELECT max(built_at) FROM {NETWORK}.scoring_alerts WHERE processing_date < {{d:Date}}", parameters={"d": END}
     ).result_rows[0][0]
     assert built[0] == END and older < built[1], "the build reached the new date and left the earlier dates as they were"
+
+
+def test_a_parse_does_not_depend_on_the_window(loop) -> None:
+    """The daily's build reuses a parse made with the network alone: no parsed node may read the window (a test's
+    `where` config names it by placeholders, macro expand_window_placeholders)."""
+    from dbt.cli.main import dbtRunner
+
+    def parsed_nodes(manifest) -> dict:
+        return {unique_id: node.to_dict() | {"created_at": None} for unique_id, node in manifest.nodes.items()}
+
+    without_window = parsed_nodes(parse_project(NETWORK))
+    result = dbtRunner().invoke(["parse", "--vars", dbt_vars(NETWORK, date(2019, 12, 30), date(2020, 3, 1))])
+    assert result.success, result.exception
+    with_window = parsed_nodes(result.result)
+    assert with_window.keys() == without_window.keys()
+    assert [unique_id for unique_id in with_window if with_window[unique_id] != without_window[unique_id]] == []
 
 
 def test_a_failed_build_stops_the_loop_before_scoring_naming_the_failed_test(client, loop, test_root: Path) -> None:
