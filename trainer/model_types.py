@@ -16,7 +16,7 @@ class ModelSpec:
     grain: str  # what one row and one score stand for: "alert" or "cluster"
     training_table: str  # dbt mart: one row per labelled entity of the window whose label is mature
     scoring_table: str  # dbt mart: one row per entity of the window, labelled or not
-    label_model: str  # dbt model holding every labelled row, mature or not (label maturity is reported from it)
+    label_model: str  # dbt model holding the labelled rows of the mature dates (label maturity is reported from it)
     key_column: str  # the row identifier of both marts and of the output table
     objective: str  # LightGBM objective: "binary" or "lambdarank"
     grade_column: str  # what the ranker learns (relevance grade); binary types learn `label`

@@ -7,3 +7,10 @@
     {%- endif -%}
     {{- value -}}
 {%- endmacro %}
+
+{#- The last processing date whose labels are mature, as a SQL Date expression: the newest ingested drop less the
+    horizon. A date's label reads every drop up to processing_date + label_horizon_days; once the newest drop has
+    reached that cutoff no later drop can change it. Label tables hold mature dates only. -#}
+{% macro labels_mature_through() -%}
+    (select max(processing_date) from {{ ref('stg_ingested_drops') }}) - {{ label_horizon_days() }}
+{%- endmacro %}

@@ -1,13 +1,14 @@
 {#-
-  The label tables (int_alert_labels, int_cluster_labels) are incremental like the families: a build rewrites only
-  the processing dates whose labels can have changed since they were built (`built_at`), one whole partition each.
-  A date's label reads every drop up to processing_date + var label_horizon_days, so a date is stale when:
-  - such a drop was (re-)ingested after the date's rows were built (a new drop reaches the horizon's dates; a
-    re-ingested old drop can change any later label), or its rows were labelled under another horizon;
-  - its rows were immature when built and their cutoff is now reached (drops that skip days mature a date whose
-    cutoff no new drop falls on);
+  The label tables (int_alert_labels, int_cluster_labels) are incremental like the families, and hold mature dates
+  only (macro labels_mature_through): a build rewrites the mature processing dates whose labels can have changed since
+  they were built (`built_at`), one whole partition each. A date's label reads every drop up to processing_date + var
+  label_horizon_days, so a mature date is stale when:
+  - such a drop was (re-)ingested after the date's rows were built (a new drop matures the date its horizon ends on;
+    a re-ingested old drop can change any later label), or its rows were labelled under another horizon;
   - the table has no rows for it.
-  In a daily build that is the horizon's dates, not the window. Outside an incremental run every date is built.
+  In a daily build that is one date, the one the new drop matures (more when drops skip days). A date the table holds
+  that is not mature under the current horizon (a longer horizon was set) is listed too: the build writes no rows
+  for it and its last post-hook drops it. Outside an incremental run every date is built.
 -#}
 {% macro stale_label_dates() -%}
 {%- if is_incremental() -%}
@@ -26,15 +27,10 @@
     ) as labels_changed
     left join {{ built_dates(with_horizon=true, dates=dates) }} as built
         on labels_changed.processing_date = built.processing_date
-    where labels_changed.changed_at > built.built_at
-       or built.label_horizon_days != {{ label_horizon_days() }}
-       or labels_changed.processing_date in (
-            select processing_date
-            from {{ this }}
-            where {{ '1 = 1' if dates is none else _dates_predicate(dates) }}
-              and label_is_mature = 0
-              and label_cutoff <= (select max(processing_date) from {{ ref('stg_ingested_drops') }})
-       )
+    where labels_changed.processing_date <= {{ labels_mature_through() }}
+        and (labels_changed.changed_at > built.built_at or built.label_horizon_days != {{ label_horizon_days() }})
+       or labels_changed.processing_date > {{ labels_mature_through() }}
+        and built.built_at > toDateTime64(0, 3, 'UTC')
 {%- endmacro %}
 
 {#- For each date of `dates_relation` (of `dates` only, when given), when the newest drop its labels read (every drop up

@@ -3,10 +3,12 @@
   built (`built_at`), one whole partition each:
   - `inputs`: the models the mart reads (feature families or a scoring mart, each with `built_at`); a date is stale
     when one of them rebuilt it after the mart did;
-  - `with_labels`: the mart also reads labels, and a date's labels read every drop up to processing_date + var
-    label_horizon_days (a new drop makes labels of the horizon's dates known and mature; a re-ingested old drop can
-    change any later label), so a date is also stale when such a drop was ingested after the mart's rows, or when
-    its rows were labelled under another var label_horizon_days (their `label_horizon_days` column).
+  - `with_labels`: the mart also reads labels, which exist for mature dates only (macro labels_mature_through), and
+    a date's labels read every drop up to processing_date + var label_horizon_days (a new drop matures the date its
+    horizon ends on; a re-ingested old drop can change any later label). So only mature dates are built, and a mature
+    date is also stale when such a drop was ingested after the mart's rows, or when its rows were labelled under
+    another var label_horizon_days (their `label_horizon_days` column). A date the mart holds that is no longer mature
+    (a longer horizon) is listed too, and dropped by the mart's last post-hook.
   A date the mart has no rows for is stale. Outside an incremental run every date of the window is built.
 -#}
 {% macro stale_mart_dates(inputs, with_labels=false) -%}
@@ -41,9 +43,13 @@
     ) as inputs
     left join {{ built_dates(with_horizon=with_labels, dates=dates) }} as built
         on inputs.processing_date = built.processing_date
-    where inputs.inputs_changed_at > built.built_at
     {%- if with_labels %}
-       or built.label_horizon_days != {{ label_horizon_days() }}
+    where inputs.processing_date <= {{ labels_mature_through() }}
+        and (inputs.inputs_changed_at > built.built_at or built.label_horizon_days != {{ label_horizon_days() }})
+       or inputs.processing_date > {{ labels_mature_through() }}
+        and built.built_at > toDateTime64(0, 3, 'UTC')
+    {%- else %}
+    where inputs.inputs_changed_at > built.built_at
     {%- endif %}
 {%- endmacro %}
 

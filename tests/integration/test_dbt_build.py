@@ -31,7 +31,7 @@ def test_training_tables_hold_one_row_per_labelled_alert_and_cluster(client, eth
     alerts_in_window = client.command(
         "SELECT count() FROM ethereum.raw_alerts WHERE processing_date BETWEEN {s:Date} AND {e:Date}", parameters={"s": START, "e": END}
     )
-    labelled = client.command("SELECT count() FROM ethereum.int_alert_labels WHERE label_is_mature = 1")
+    labelled = client.command("SELECT count() FROM ethereum.int_alert_labels")
     training = client.command("SELECT count() FROM ethereum.training_alerts")
     assert 0 < training == labelled < alerts_in_window
     assert client.command("SELECT count() - uniqExact(processing_date, alert_id) FROM ethereum.training_alerts") == 0
@@ -49,7 +49,7 @@ def test_every_feature_is_described_and_labels_are_never_features(client, ethere
         )
         assert all(f.producer.startswith("int_") for f in contract.features)
         assert not [f.name for f in contract.features if not f.description], "every feature has a meaning"
-        assert not {"label_cutoff", "label_is_mature", "labels_mature_through"} & set(contract.names)
+        assert not {"label_cutoff", "label_horizon_days", "labels_mature_through"} & set(contract.names)
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model":
             assert node["description"], node["name"]

@@ -47,7 +47,7 @@ def test_the_horizon_recovers_alerts_whose_labels_arrive_late(delayed_random_lab
     mature under horizon 14), count the alerts on addresses labelled at some point of the data: what a triage model
     should learn from."""
     rebuild_labels(client, 14)
-    mature_through = client.command("SELECT maxIf(processing_date, label_is_mature = 1) FROM leakcheck.int_alert_labels")
+    mature_through = client.command("SELECT max(processing_date) FROM leakcheck.int_alert_labels")
     on_mature_dates = {"through": mature_through}
     target = client.command(
         "SELECT count() FROM leakcheck.stg_alerts WHERE processing_date <= {through:Date} "

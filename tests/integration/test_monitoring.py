@@ -124,7 +124,7 @@ def test_backtest_of_scores_whose_labels_arrive_later(client, test_root: Path, t
         joined = client.query(
             f"SELECT s.score, l.label FROM {network}.alert_scores AS s INNER JOIN {network}.int_alert_labels AS l "
             "ON s.processing_date = l.processing_date AND s.alert_id = l.alert_id "
-            "WHERE s.processing_date = {d:Date} AND s.model_version = {v:String} AND l.label_is_mature = 1",
+            "WHERE s.processing_date = {d:Date} AND s.model_version = {v:String}",
             parameters={"d": day.processing_date, "v": model.model_id},
         ).result_rows
         score = np.array([row[0] for row in joined])

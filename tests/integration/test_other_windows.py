@@ -87,3 +87,17 @@ def test_window_builds_trains_and_scores_end_to_end(
         scored = score_date(model_type, end, network=network, model_id=outcome.model_id, output_dir=output_dir, client=client)
         expected = client.command(f"SELECT count() FROM {network}.{table} WHERE processing_date = {{d:Date}}", parameters={"d": end})
         assert scored.rows == expected > 0
+
+
+def test_a_window_of_more_than_100_days_builds_every_date_in_one_query_per_model(client, test_root: Path) -> None:
+    """A full build inserts a model's dates in one query, and every table has one partition per date: ClickHouse's
+    default limit of 100 partitions in one inserted block must not cap the window."""
+    network, start, end = "longwindow", date(2022, 9, 1), date(2022, 12, 31)  # 122 days in 2022
+    drops = test_root / f"drops_{network}"
+    generate_drops(network, start, end, drops, seed=8, alerts_per_day=15)
+    ingest(client, network, drops)
+    ok, log = run_dbt("build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars(network, start, end))
+    assert ok, log[-3000:]
+    assert " for 2022-" not in log, "one query per model"
+    for table in ("int_alert_network_features", "int_cluster_labels", "scoring_alerts", "training_alerts"):
+        assert client.command(f"SELECT uniqExact(processing_date) FROM {network}.{table}") > 100, table

@@ -24,9 +24,10 @@ from trainer.registry.table import list_models, resolve_model
 from trainer.store.connection import qualified_name, quote_identifier, table_exists
 from trainer.train.triage import recorded_review_capacity
 
-# Per scoring date of one model: the scores joined with the mature labels of the same items, the top `capacity`
-# labelled items of each day by score, and the positives below the auto-close threshold. Bound: start, end,
-# version, capacity, threshold (NaN: none). {scores} and {labels} are validated table names, {key} the key column.
+# Per scoring date of one model: the scores joined with the labels of the same items (label tables hold mature dates
+# only), the top `capacity` labelled items of each day by score, and the positives below the auto-close threshold.
+# Bound: start, end, version, capacity, threshold (NaN: none). {scores} and {labels} are validated table names, {key}
+# the key column.
 REALIZED = """
 SELECT processing_date, count() AS labelled, countIf(label = 1) AS positives,
        if(positives > 0 AND positives < labelled, arrayAUC(groupArray(score), groupArray(toUInt8(label = 1))), NULL) AS auc,
@@ -36,7 +37,7 @@ SELECT processing_date, count() AS labelled, countIf(label = 1) AS positives,
        if(isNaN({threshold:Float64}) OR positives = 0, NULL, countIf(label = 1 AND score < {threshold:Float64}) / positives)
            AS positives_below_threshold
 FROM SCORES AS s
-INNER JOIN (SELECT processing_date, KEY, label FROM LABELS WHERE label_is_mature = 1) AS l USING (processing_date, KEY)
+INNER JOIN (SELECT processing_date, KEY, label FROM LABELS) AS l USING (processing_date, KEY)
 WHERE s.processing_date BETWEEN {start:Date} AND {end:Date} AND s.model_version = {version:String}
 GROUP BY processing_date
 ORDER BY processing_date

@@ -19,7 +19,7 @@ from trainer.store.connection import qualified_name, table_exists
 class LabelMaturity:
     horizon_days: int
     mature_through: date | None  # the labels of rows dated up to here are final
-    immature_rows: int  # labelled rows of the window left out because their horizon reaches past the newest drop
+    immature_rows: int  # rows of the window left out because their horizon reaches past the newest drop (not labelled yet)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -30,15 +30,21 @@ class LabelMaturity:
 
 
 def label_maturity(client: Client, network: str, spec: ModelSpec, start: date) -> LabelMaturity:
-    """How the label horizon shaped the window: the horizon, the date through which labels are mature, and how many
-    labelled rows dated from `start` on were left out as immature."""
-    labels = spec.label_model
-    if not table_exists(client, network, labels):
-        raise PipelineError(f"table {network}.{labels} does not exist: run dbt build for network {network}")
-    table = qualified_name(network, labels)
-    rows, horizon, mature_through, immature = client.query(
-        "SELECT count(), toInt64(any(label_horizon_days)), maxIf(processing_date, label_is_mature = 1), countIf(label_is_mature = 0) "
-        f"FROM {table} WHERE processing_date >= {{start:Date}}",
+    """How the label horizon shaped the window: the horizon, the last date whose labels are mature (the label table
+    holds those dates only), and how many rows of the scoring table dated from `start` on come after it, left out as
+    immature."""
+    for name in (spec.label_model, spec.scoring_table):
+        if not table_exists(client, network, name):
+            raise PipelineError(f"table {network}.{name} does not exist: run dbt build for network {network}")
+    rows, horizon, mature_through = client.query(
+        f"SELECT count(), toInt64(any(label_horizon_days)), max(processing_date) FROM {qualified_name(network, spec.label_model)} "
+        "WHERE processing_date >= {start:Date}",
         parameters={"start": start},
     ).result_rows[0]
-    return LabelMaturity(int(horizon), mature_through if rows > immature else None, int(immature))
+    labelled_through = mature_through if rows else None
+    immature = client.command(
+        f"SELECT count() FROM {qualified_name(network, spec.scoring_table)} WHERE processing_date >= {{start:Date}} "
+        "AND processing_date > {through:Date}",
+        parameters={"start": start, "through": labelled_through or date(1970, 1, 1)},
+    )
+    return LabelMaturity(int(horizon), labelled_through, int(immature))

@@ -175,7 +175,7 @@ def plan_training(
     registry.ensure_registry(client, settings.registry_database)
     data_fingerprint = fingerprint(client, network, spec, contract, holdout.parameters)
     config_key = _config_key(request, spec, network, start, end, data_fingerprint, contract)
-    labels = {"label", "label_weight", "label_is_mature", spec.grade_column}
+    labels = {"label", "label_weight", spec.grade_column}
     guard = leakage_guard(client, qualified_name(network, contract.table), holdout, contract.names, labels)
     return TrainingPlan(spec, network, start, end, contract, holdout, maturity, data_fingerprint, config_key, output_dir, guard)
 

@@ -9,10 +9,8 @@
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
 with labels as (
-    -- Mature labels only: a label whose horizon reaches past the newest drop may still change.
     select * from {{ ref('int_alert_labels') }}
-    where label_is_mature = 1
-      and {{ this_batch }}
+    where {{ this_batch }}
 ),
 
 scoring_alerts as (

@@ -2,12 +2,14 @@
 {%- set dates_to_build = date_batch_filter(stale_label_dates()) %}
 
 {#- The label is an outcome: the address's latest risk level known at or before processing_date + horizon
-    (var label_horizon_days). Features never see it; only label, label_weight and relevance_grade carry it. -#}
+    (var label_horizon_days). Features never see it; only label, label_weight and relevance_grade carry it. Only mature
+    dates are labelled (macro labels_mature_through): a later drop can still change a label whose cutoff it reaches. -#}
 
 with alerts as (
     select processing_date, alert_id, address, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and processing_date <= {{ labels_mature_through() }}
       and {{ dates_to_build }}
 ),
 
@@ -15,11 +17,6 @@ label_history as (
     -- Only the addresses of the alerts being built: a daily build reads the history of the horizon's addresses.
     select * from {{ ref('int_address_label_history') }}
     where address in (select address from alerts)
-),
-
-newest_drop as (
-    select max(processing_date) as newest_drop_date
-    from {{ ref('stg_ingested_drops') }}
 ),
 
 labelled_alerts as (
@@ -40,7 +37,6 @@ labelled_alerts as (
 ),
 
 final as (
-    -- A label is mature once every drop up to its cutoff is in: later drops can no longer change it.
     select
         processing_date,
         alert_id,
@@ -50,10 +46,8 @@ final as (
         toUInt8(risk_level in ('high', 'critical')) as label,
         toFloat32(label_confidence) as label_weight,
         toUInt8(multiIf(risk_level = 'critical', 3, risk_level = 'high', 2, risk_level = 'medium', 1, 0)) as relevance_grade,
-        label_cutoff,
-        toUInt8(label_cutoff <= newest_drop.newest_drop_date) as label_is_mature
+        label_cutoff
     from labelled_alerts
-    cross join newest_drop
 )
 
 select final.*, toUInt16({{ label_horizon_days() }}) as label_horizon_days, now64(3) as built_at from final

@@ -1,12 +1,14 @@
 {{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ drop_stale_label_partitions() }}"]) }}
 {%- set dates_to_build = date_batch_filter(stale_label_dates()) %}
 
-{#- The same outcome rule as alerts: member labels known at or before processing_date + var label_horizon_days. -#}
+{#- The same outcome rule as alerts: member labels known at or before processing_date + var label_horizon_days, on
+    mature dates only. -#}
 
 with clusters as (
     select processing_date, cluster_id, member_addresses, processing_date + {{ label_horizon_days() }} as label_cutoff
     from {{ ref('stg_clusters') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
+      and processing_date <= {{ labels_mature_through() }}
       and {{ dates_to_build }}
 ),
 
@@ -14,11 +16,6 @@ label_history as (
     -- Only the addresses of the clusters being built: a daily build reads the history of the horizon's addresses.
     select * from {{ ref('int_address_label_history') }}
     where address in (select arrayJoin(member_addresses) from clusters)
-),
-
-newest_drop as (
-    select max(processing_date) as newest_drop_date
-    from {{ ref('stg_ingested_drops') }}
 ),
 
 cluster_members as (
@@ -50,11 +47,9 @@ final as (
         toUInt8(max(is_high_risk)) as label,
         toFloat32(if(max(is_high_risk) = 1, maxIf(label_confidence, is_high_risk = 1), max(label_confidence))) as label_weight,
         toUInt32(count()) as labelled_members,
-        label_cutoff,
-        toUInt8(label_cutoff <= newest_drop_date) as label_is_mature
+        label_cutoff
     from labelled_members
-    cross join newest_drop
-    group by processing_date, cluster_id, label_cutoff, newest_drop_date
+    group by processing_date, cluster_id, label_cutoff
 )
 
 select final.*, toUInt16({{ label_horizon_days() }}) as label_horizon_days, now64(3) as built_at from final
