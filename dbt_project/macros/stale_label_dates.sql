@@ -27,9 +27,17 @@
     ) as labels_changed
     left join {{ built_dates(with_horizon=true, dates=dates) }} as built
         on labels_changed.processing_date = built.processing_date
-    where labels_changed.processing_date <= {{ labels_mature_through() }}
-        and (labels_changed.changed_at > built.built_at or built.label_horizon_days != {{ label_horizon_days() }})
-       or labels_changed.processing_date > {{ labels_mature_through() }}
+    where {{ stale_mature_date('labels_changed.processing_date', 'labels_changed.changed_at') }}
+{%- endmacro %}
+
+{#- The stale-date predicate of a table that holds mature dates only (the label tables, the training marts), over the
+    caller's `built` (macro built_dates with the horizon) joined on the date: a mature date whose inputs changed at
+    `changed_at` after it was built, or that was built under another horizon (or not at all); or a date the table
+    holds that is no longer mature (a longer horizon), for the last post-hook to drop. -#}
+{% macro stale_mature_date(processing_date, changed_at) -%}
+    {{ processing_date }} <= {{ labels_mature_through() }}
+        and ({{ changed_at }} > built.built_at or built.label_horizon_days != {{ label_horizon_days() }})
+       or {{ processing_date }} > {{ labels_mature_through() }}
         and built.built_at > toDateTime64(0, 3, 'UTC')
 {%- endmacro %}
 

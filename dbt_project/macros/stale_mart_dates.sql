@@ -44,10 +44,7 @@
     left join {{ built_dates(with_horizon=with_labels, dates=dates) }} as built
         on inputs.processing_date = built.processing_date
     {%- if with_labels %}
-    where inputs.processing_date <= {{ labels_mature_through() }}
-        and (inputs.inputs_changed_at > built.built_at or built.label_horizon_days != {{ label_horizon_days() }})
-       or inputs.processing_date > {{ labels_mature_through() }}
-        and built.built_at > toDateTime64(0, 3, 'UTC')
+    where {{ stale_mature_date('inputs.processing_date', 'inputs.inputs_changed_at') }}
     {%- else %}
     where inputs.inputs_changed_at > built.built_at
     {%- endif %}

@@ -25,7 +25,7 @@ from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
 from trainer.model_types import ModelSpec
-from trainer.store.connection import table_columns, table_exists
+from trainer.store.connection import require_built_table, table_columns
 from trainer.store.settings import project_dir
 
 
@@ -169,8 +169,7 @@ def contract_from_manifest(
 
 def check_table(client: Client, network: str, contract: FeatureContract) -> None:
     """The contract's table exists in the network and has every column the contract names."""
-    if not table_exists(client, network, contract.table):
-        raise PipelineError(f"table {network}.{contract.table} does not exist: run dbt build for network {network}")
+    require_built_table(client, network, contract.table)
     present = set(table_columns(client, network, contract.table))
     missing = [name for name in contract.names if name not in present]
     if missing:

@@ -21,7 +21,7 @@ from trainer.model_types import ModelSpec
 from trainer.monitor.drift import ensure_monitoring_tables
 from trainer.registry.artifacts import load_model, resolve_inside
 from trainer.registry.table import list_models, resolve_model
-from trainer.store.connection import qualified_name, quote_identifier, table_exists
+from trainer.store.connection import qualified_name, quote_identifier, require_built_table, table_exists
 from trainer.train.triage import recorded_review_capacity
 
 # Per scoring date of one model: the scores joined with the labels of the same items (label tables hold mature dates
@@ -85,8 +85,7 @@ def realized(
     capacity: int | None,
 ) -> list[RealizedDay]:
     """The realized figures of one model per scoring date of the range that has mature labels."""
-    if not table_exists(client, network, spec.label_model):
-        raise PipelineError(f"table {network}.{spec.label_model} does not exist: run dbt build for network {network}")
+    require_built_table(client, network, spec.label_model)
     metrics = metadata["metrics"]
     capacity = capacity or recorded_review_capacity(metadata) or 1
     threshold = metrics.get("autoclose_at_recall_95_threshold")

@@ -42,6 +42,12 @@ def table_exists(client: Client, database: str, table: str) -> bool:
     )
 
 
+def require_built_table(client: Client, network: str, table: str) -> None:
+    """Fails in one line when the dbt model `table` of `network` has not been built."""
+    if not table_exists(client, network, table):
+        raise PipelineError(f"table {network}.{table} does not exist: run dbt build for network {network}")
+
+
 def table_columns(client: Client, database: str, table: str) -> list[str]:
     """The columns of a table in their order; empty when the table does not exist."""
     result = client.query(

@@ -10,9 +10,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from trainer.errors import PipelineError
 from trainer.model_types import ModelSpec
-from trainer.store.connection import qualified_name, table_exists
+from trainer.store.connection import qualified_name, require_built_table
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,7 @@ def label_maturity(client: Client, network: str, spec: ModelSpec, start: date) -
     holds those dates only), and how many rows of the scoring table dated from `start` on come after it, left out as
     immature."""
     for name in (spec.label_model, spec.scoring_table):
-        if not table_exists(client, network, name):
-            raise PipelineError(f"table {network}.{name} does not exist: run dbt build for network {network}")
+        require_built_table(client, network, name)
     rows, horizon, mature_through = client.query(
         f"SELECT count(), toInt64(any(label_horizon_days)), max(processing_date) FROM {qualified_name(network, spec.label_model)} "
         "WHERE processing_date >= {start:Date}",
