@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -42,3 +43,8 @@ def run_cli(main: Callable[[], object]) -> None:
     except PipelineError as error:
         logger.error(str(error))
         sys.exit(EXIT_FAILED)
+    finally:
+        # Leave the objects of the ending process to the operating system instead of a last garbage collection over
+        # every module dbt, LightGBM and scikit-learn loaded: 0.6 s of each daily loop's exit. Exit handlers still run
+        # (logging flushes and closes its files); only objects held in reference cycles are left uncollected.
+        gc.freeze()

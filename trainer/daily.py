@@ -35,9 +35,9 @@ from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
 from trainer.score.scoring import ScoringOutcome, score_date
 from trainer.score.summary import print_outcome
-from trainer.store.connection import connect, table_exists
+from trainer.store.connection import connect
+from trainer.store.partitions import partition_date_range
 from trainer.store.settings import StoreSettings, load_store_settings
-from trainer.train.extract import table_window
 
 if TYPE_CHECKING:
     from dbt.contracts.graph.manifest import Manifest
@@ -57,7 +57,8 @@ def parse_project(network: str) -> Manifest:
     parse had the same vars."""
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(["parse", "--vars", json.dumps({"network": network})])
+    # --no-write-json: the build writes manifest.json when it ends; only the partial-parse file is needed before.
+    result = dbtRunner().invoke(["parse", "--no-write-json", "--vars", json.dumps({"network": network})])
     if not result.success:
         reason = first_line(result.exception) if result.exception else "see dbt's log above"
         raise PipelineError(f"dbt parse of the project failed: {reason}")
@@ -103,7 +104,7 @@ def build_threads(
     if settings.kind != "chdb":
         return None
     for scoring_table in {model_spec(model_type).scoring_table for model_type in model_types}:
-        built = table_window(client, network, scoring_table) if table_exists(client, network, scoring_table) else None
+        built = partition_date_range(client, network, scoring_table)
         if built is None or not (built[0] <= start and built[1] < min(drop_dates)):
             return None
     return EMBEDDED_DAILY_THREADS

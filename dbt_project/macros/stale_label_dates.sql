@@ -72,3 +72,54 @@
     {{- _drop_stale_partitions(_stale_label_date_list(planned_dates())) -}}
 {%- endif -%}
 {%- endmacro %}
+
+{#- The label history (int_address_label_history) is incremental by labelled_on, the date of the drop a label came in:
+    a label date reads that one drop. A build rewrites the label dates up to the window's last label cutoff (its end
+    plus var label_horizon_days) whose drop was (re-)ingested after they were built, or that the table lacks; in a
+    daily build, the new drop's date. The dates are listed literally, so the query opens their partitions only.
+    Outside an incremental run every label date is built. -#}
+{% macro stale_labelled_dates() -%}
+{%- if execute and is_incremental() -%}
+    {%- set built -%}
+        {%- if missing_columns(this, ['built_at']) -%}
+        (select toDate(0) as labelled_on, toDateTime64(0, 3, 'UTC') as built_at where 0 = 1)
+        {%- else -%}
+        (select labelled_on, max(built_at) as built_at from {{ this }} group by labelled_on)
+        {%- endif -%}
+    {%- endset -%}
+    {%- set stale_sql -%}
+        select toString(drops.processing_date)
+        from (
+            select processing_date, max(ingested_at) as ingested_at
+            from {{ ref('stg_ingested_drops') }}
+            where processing_date <= {{ window_end() }} + {{ label_horizon_days() }}
+            group by processing_date
+        ) as drops
+        left join {{ built }} as built
+            on drops.processing_date = built.labelled_on
+        where drops.ingested_at > built.built_at
+        order by 1
+    {%- endset -%}
+    {%- set dates = run_query(stale_sql).rows | map('first') | list -%}
+    {%- if dates -%}
+    labelled_on in ({% for day in dates %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
+    {%- else -%}
+    0 = 1
+    {%- endif -%}
+{%- else -%}
+    1 = 1
+{%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of the label history: drops the label dates past the window's last label cutoff (a window that ends
+    earlier than the last build's), which a full build of the window would not hold. -#}
+{% macro drop_labels_past_cutoff() -%}
+{%- if execute and is_incremental() -%}
+    {%- set past_sql -%}
+        select distinct toString(labelled_on) from {{ this }}
+        where labelled_on > {{ window_end() }} + {{ label_horizon_days() }}
+        order by 1
+    {%- endset -%}
+    {{- _drop_partitions(run_query(past_sql).rows | map('first') | list) -}}
+{%- endif -%}
+{%- endmacro %}

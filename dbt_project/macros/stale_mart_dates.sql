@@ -72,12 +72,16 @@
            or processing_date in ({{ stale_date_list }})
         order by 1
     {%- endset -%}
-    {%- set dates = run_query(stale).rows | map('first') | list -%}
+    {{- _drop_partitions(run_query(stale).rows | map('first') | list) -}}
+{%- endif -%}
+{%- endmacro %}
+
+{#- The statement dropping the partitions of `dates` (YYYY-MM-DD) from this model's table; nothing when there are none. -#}
+{% macro _drop_partitions(dates) -%}
     {%- if dates | length > 0 -%}
         alter table {{ this }}
-        {%- for processing_date in dates %}
-            drop partition '{{ processing_date }}'{{ "," if not loop.last }}
+        {%- for day in dates %}
+            drop partition '{{ day }}'{{ "," if not loop.last }}
         {%- endfor %}
     {%- endif -%}
-{%- endif -%}
 {%- endmacro %}

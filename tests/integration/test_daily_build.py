@@ -1,5 +1,5 @@
-"""The daily build: one new drop rebuilds one day in every layer, marts included, and equals a full build; the
-data tests of that build check the dates it rebuilt, and `dbt test` checks them all."""
+"""The daily build: one new drop rebuilds one day in every layer, marts and label history included, and equals a full
+build; the data tests of that build check the dates it rebuilt, and `dbt test` checks them all."""
 
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ START, END = date(2025, 2, 1), date(2025, 3, 15)  # 43 days of another year than
 HORIZON = 10
 BUILD_VARS = {"label_horizon_days": HORIZON}
 KEYS = {name: "cluster_id" for name in ("int_cluster_labels", "int_cluster_profiles", "scoring_clusters", "training_clusters")}
+KEYS["int_address_label_history"] = "address"
+LABEL_HISTORY = "int_address_label_history"
+DATE_COLUMN = {LABEL_HISTORY: "labelled_on"}  # the date of the drop a label came in; every other table's is processing_date
 LABELS = ["int_alert_labels", "int_cluster_labels"]
 INCREMENTAL = [
+    LABEL_HISTORY,
     *LABELS,
     "int_alert_attributes",
     "int_alert_address_features",
@@ -36,12 +40,13 @@ INCREMENTAL = [
 
 
 def built_at_by_date(client, model: str) -> dict[date, object]:
-    return dict(client.query(f"SELECT processing_date, max(built_at) FROM {NETWORK}.{model} GROUP BY processing_date").result_rows)
+    day = DATE_COLUMN.get(model, "processing_date")
+    return dict(client.query(f"SELECT {day}, max(built_at) FROM {NETWORK}.{model} GROUP BY {day}").result_rows)
 
 
 def rows_without_built_at(client, model: str):
-    key = KEYS.get(model, "alert_id")
-    return client.query_arrow(f"SELECT * EXCEPT (built_at) FROM {NETWORK}.{model} ORDER BY processing_date, {key}")
+    key, day = KEYS.get(model, "alert_id"), DATE_COLUMN.get(model, "processing_date")
+    return client.query_arrow(f"SELECT * EXCEPT (built_at) FROM {NETWORK}.{model} ORDER BY {day}, {key}")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def daily(client, test_root: Path) -> dict[str, dict[date, object]]:
 
 def test_one_new_drop_rebuilds_one_day_in_every_layer(client, daily) -> None:
     matured = END - timedelta(days=HORIZON)  # the new drop completes this date's label horizon
-    expected = {model: {END} for model in INCREMENTAL}
+    expected = {model: {END} for model in INCREMENTAL}  # the label history: the labels the new drop brings
     # Labels exist for mature dates only: the new drop labels the one date it matures, and so do the training marts.
     for model in (*LABELS, "training_alerts", "training_clusters"):
         expected[model] = {matured}
@@ -176,9 +181,10 @@ def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client,
 def test_stale_dates_come_from_each_tables_projection_which_a_table_from_before_it_gets(client, daily) -> None:
     """Every incremental table answers `max(built_at)` per date from its built_dates projection. A table built before
     the projection existed gets it in its next incremental build, and the build swaps partitions into it."""
-    built_dates = "SELECT processing_date, max(built_at) FROM {} GROUP BY processing_date"
+    built_dates = "SELECT {day}, max(built_at) FROM {table} GROUP BY {day}"
     for model in INCREMENTAL:
-        plan = "\n".join(row[0] for row in client.query("EXPLAIN " + built_dates.format(f"{NETWORK}.{model}")).result_rows)
+        query = built_dates.format(day=DATE_COLUMN.get(model, "processing_date"), table=f"{NETWORK}.{model}")
+        plan = "\n".join(row[0] for row in client.query("EXPLAIN " + query).result_rows)
         assert "ReadFromMergeTree (built_dates)" in plan, model
     model = "int_alert_attributes"
     before = rows_without_built_at(client, model)
@@ -227,3 +233,33 @@ def test_labels_mature_when_a_drop_skips_the_day_their_cutoff_falls_on(client, d
     assert ok, log[-3000:]
     for model in LABELS:
         assert_same_rows(rows_without_built_at(client, model), partial[model], model)
+
+
+def test_a_window_that_ends_earlier_leaves_no_label_past_its_cutoff_in_the_label_history(client, daily) -> None:
+    earlier = END - timedelta(days=HORIZON + 5)  # its last label cutoff is END - 5: the label dates after it go
+    newest = max(built_at_by_date(client, LABEL_HISTORY))
+    window = ("--select", LABEL_HISTORY, "--vars", dbt_vars(NETWORK, START, earlier, **BUILD_VARS))
+    ok, log = run_dbt("run", *window)
+    assert ok, log[-3000:]
+    assert max(built_at_by_date(client, LABEL_HISTORY)) == earlier + timedelta(days=HORIZON)
+    partial = rows_without_built_at(client, LABEL_HISTORY)
+    ok, log = run_dbt("run", "--full-refresh", *window)
+    assert ok, log[-3000:]
+    assert_same_rows(rows_without_built_at(client, LABEL_HISTORY), partial, LABEL_HISTORY)
+    ok, log = run_dbt("run", "--select", LABEL_HISTORY, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    assert max(built_at_by_date(client, LABEL_HISTORY)) == newest, "the label dates come back with the window"
+
+
+def test_the_label_history_tests_of_a_build_read_the_label_dates_it_rebuilt(client, daily) -> None:
+    old = min(built_at_by_date(client, LABEL_HISTORY))
+    duplicate = f"INSERT INTO {NETWORK}.{LABEL_HISTORY} SELECT * FROM {NETWORK}.{LABEL_HISTORY} WHERE labelled_on = '{old}' LIMIT 1"
+    client.command(duplicate)
+    assert client.command(f"SELECT count() - uniqExact(address, labelled_on) FROM {NETWORK}.{LABEL_HISTORY}") == 1
+    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    ok, log = run_dbt("build", "--select", LABEL_HISTORY, "--vars", window)
+    assert ok, log[-3000:]  # no label date was rebuilt: the duplicate on an old one is not read again ...
+    ok, log = run_dbt("test", "--select", LABEL_HISTORY, "--vars", window)
+    assert not ok and "int_address_label_history_one_label_per_address_and_date" in log  # ... but dbt test finds it
+    ok, log = run_dbt("run", "--full-refresh", "--select", LABEL_HISTORY, "--vars", window)
+    assert ok, log[-3000:]

@@ -34,6 +34,7 @@ from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, feature_families, loa
 from trainer.registry.table import resolve_model
 from trainer.score.explain import explained_rows, explanations
 from trainer.score.tables import ensure_scoring_tables
+from trainer.score.tree_shap import contributions as shap_contributions
 from trainer.store.arrow import stream_rows
 from trainer.store.connection import connect, qualified_name, quote_identifier
 from trainer.store.partitions import staging_table, swap_partition
@@ -203,7 +204,7 @@ def score_rows(
         explained = np.arange(score.size)
         if 0 < explain_top < score.size:
             explained = np.sort(np.argsort(-score, kind="stable")[:explain_top])
-        contributions = booster.predict(data.features[explained], pred_contrib=True)
+        contributions = shap_contributions(booster, data.features[explained])
         reasons = np.full(score.size, "", dtype=object)
         reasons[explained] = explanations(contributions, contract.names, families_by_name)
         columns["explain_json"] = pa.array(reasons.tolist(), pa.string())

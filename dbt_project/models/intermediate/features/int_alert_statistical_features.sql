@@ -24,6 +24,8 @@ alert_history as (
         log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} - 30 and {{ window_end() }}
+      -- only the 30 days before the dates being built, on: a daily build reads 31 days, not the whole window
+      and processing_date between (select min(processing_date) from alerts) - 30 and (select max(processing_date) from alerts)
       -- only the addresses alerted on the dates being built: a daily build reads one day's addresses' history
       and address in (select address from alerts)
 ),

@@ -1,9 +1,20 @@
-{{ config(materialized='table', partition_by=none, order_by=['address', 'labelled_on'], projections=[]) }}
+{{ config(
+    partition_by='labelled_on',
+    order_by=['address', 'labelled_on'],
+    projections=[{'name': 'built_dates', 'query': 'select labelled_on, max(built_at) group by labelled_on'}],
+    post_hook=["{{ drop_labels_past_cutoff() }}"]
+) }}
+
+{#- Incremental by labelled_on, the date of the drop a label came in: a date's rows read that drop only, so a build
+    rewrites the label dates whose drop is new or was ingested again (macro stale_labelled_dates); a daily build, the
+    new drop's date. #}
+-- depends_on: {{ ref('stg_ingested_drops') }}
 
 with labels as (
     select * from {{ ref('stg_address_labels') }}
     -- Labels up to the last label cutoff of the window (var label_horizon_days past its end).
     where labelled_on <= {{ window_end() }} + {{ label_horizon_days() }}
+      and {{ stale_labelled_dates() }}
 ),
 
 daily as (
@@ -28,4 +39,4 @@ final as (
     from daily
 )
 
-select * from final
+select final.*, now64(3) as built_at from final
