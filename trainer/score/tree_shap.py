@@ -42,7 +42,7 @@ ZERO_THRESHOLD = 1e-35
 MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
 # Distinct features on one leaf's path: a leaf has 2^d patterns, and all leaves' patterns share one key space.
 MAX_PATH_FEATURES = 24
-MAX_PATTERN_KEYS = 1 << 26
+MAX_PATTERN_KEYS = 1 << 25  # the table starts of one chunk: 256 MB of int64 at most
 # Rows handled at once: bounds the per-tree arrays (path features x distinct decision vectors) when every row of a
 # busy day is explained.
 ROWS_PER_CHUNK = 16_384
