@@ -44,11 +44,12 @@
     {{- return(dates) -}}
 {%- endmacro %}
 
-{% macro _dates_predicate(dates) -%}
+{#- `column` (a Date column) in the literal `dates`; false for none. -#}
+{% macro _dates_predicate(dates, column='processing_date') -%}
     {%- if dates -%}
-        processing_date in ({% for day in dates %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
+        {{ column }} in ({% for day in dates %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
     {%- else -%}
-        processing_date in (toDate('1970-01-01')) and 0 = 1
+        {{ column }} in (toDate('1970-01-01')) and 0 = 1
     {%- endif -%}
 {%- endmacro %}
 

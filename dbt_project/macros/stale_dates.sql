@@ -30,32 +30,33 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- When the model's rows of each processing date (of `dates` only, when given) were built (and, `with_horizon`, under
-    which var label_horizon_days); a date it has no rows for is missing, which a left join reads as the epoch (older than
-    any input). The table's projection built_dates answers it from one row per part. Without `dates`, the query reads
+{#- When the model's rows of each processing date (`date_column`: labelled_on for the label history; of `dates` only,
+    when given) were built (and, `with_horizon`, under which var label_horizon_days); a date it has no rows for is
+    missing, which a left join reads as the epoch (older than any input). The table's projection built_dates answers it from one row per part. Without `dates`, the query reads
     every part's projection and nothing else: a range filter on processing_date would instead have the engine check
     every part's primary index, which a new process reads from disk (2 s for the 580 parts of a 10M-alert family).
     A table built before these columns existed has no dates: every date is stale, and on_schema_change then asks for
     --full-refresh. -#}
-{% macro built_dates(with_horizon=false, dates=none) -%}
+{% macro built_dates(with_horizon=false, dates=none, date_column='processing_date') -%}
     {%- if missing_columns(this, ['built_at', 'label_horizon_days'] if with_horizon else ['built_at']) %}
     (
-        select toDate(0) as processing_date, toDateTime64(0, 3, 'UTC') as built_at
+        select toDate(0) as {{ date_column }}, toDateTime64(0, 3, 'UTC') as built_at
             {%- if with_horizon %}, toUInt16(0) as label_horizon_days{% endif %}
         where 0 = 1
     )
     {%- else %}
     (
-        select processing_date, max(built_at) as built_at
+        select {{ date_column }}, max(built_at) as built_at
             {%- if with_horizon %}, min(label_horizon_days) as label_horizon_days{% endif %}
         from {{ this }}
         {%- if dates is not none %}
-        where {{ _dates_predicate(dates) }}
+        where {{ _dates_predicate(dates, date_column) }}
         {%- endif %}
-        group by processing_date
+        group by {{ date_column }}
     )
     {%- endif %}
 {%- endmacro %}
+
 
 {#- The names of `columns` the relation does not have (none while parsing: no table is read then). -#}
 {% macro missing_columns(relation, columns) -%}

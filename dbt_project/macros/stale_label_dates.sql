@@ -80,13 +80,6 @@
     Outside an incremental run every label date is built. -#}
 {% macro stale_labelled_dates() -%}
 {%- if execute and is_incremental() -%}
-    {%- set built -%}
-        {%- if missing_columns(this, ['built_at']) -%}
-        (select toDate(0) as labelled_on, toDateTime64(0, 3, 'UTC') as built_at where 0 = 1)
-        {%- else -%}
-        (select labelled_on, max(built_at) as built_at from {{ this }} group by labelled_on)
-        {%- endif -%}
-    {%- endset -%}
     {%- set stale_sql -%}
         select toString(drops.processing_date)
         from (
@@ -95,17 +88,12 @@
             where processing_date <= {{ window_end() }} + {{ label_horizon_days() }}
             group by processing_date
         ) as drops
-        left join {{ built }} as built
+        left join {{ built_dates(date_column='labelled_on') }} as built
             on drops.processing_date = built.labelled_on
         where drops.ingested_at > built.built_at
         order by 1
     {%- endset -%}
-    {%- set dates = run_query(stale_sql).rows | map('first') | list -%}
-    {%- if dates -%}
-    labelled_on in ({% for day in dates %}toDate('{{ day }}'){{ ', ' if not loop.last }}{% endfor %})
-    {%- else -%}
-    0 = 1
-    {%- endif -%}
+    {{- _dates_predicate(run_query(stale_sql).rows | map('first') | list, 'labelled_on') -}}
 {%- else -%}
     1 = 1
 {%- endif -%}
