@@ -7,7 +7,7 @@ START ?= 2024-01-01
 END ?= 2024-03-31
 NEXT ?= 2024-04-01
 DROPS ?= data/drops
-.PHONY: demo daily test unit fuzz install lint docs benchmark clean
+.PHONY: demo daily test unit test-server fuzz install lint docs benchmark clean
 
 # One install: the trainer and the dbt adapter for the embedded engine come from this repository's pyproject.toml.
 $(VENV)/.installed: pyproject.toml
@@ -49,11 +49,20 @@ daily: install profiles.yml
 	$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias challenger
 	-$(BIN)/python -m trainer.registry promote latest --model-type alert_scorer --network $(NETWORK) --alias champion
 
-# Two tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
-# training on the embedded engine), its files shared out to two processes (pytest-xdist), each with a store of its own.
+# Three tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
+# training on the embedded engine), its files shared out to two processes (pytest-xdist), each with a store of its own,
+# then tests/server (the `server` target: dbt-clickhouse over HTTP and the trainer's HTTP client, see test-server).
 test: install profiles.yml
 	$(BIN)/python -m pytest tests/unit
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/integration
+	$(BIN)/python -m pytest tests/server
+
+# The server tier alone. By default it starts tests/support/clickhouse_http (the embedded engine behind ClickHouse's
+# HTTP interface, a test stand-in); to run it against a real ClickHouse server instead, point CLICKHOUSE_HOST,
+# CLICKHOUSE_PORT, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD (and CLICKHOUSE_SECURE) at a scratch server: the tier creates and
+# replaces the databases aml, server_flow and server_protocol there.
+test-server: install profiles.yml
+	$(BIN)/python -m pytest tests/server
 
 unit: install
 	$(BIN)/python -m pytest tests/unit

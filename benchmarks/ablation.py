@@ -54,7 +54,7 @@ def main() -> None:
             request = TrainRequest(
                 "alert_scorer", network=args.network, output_dir=Path(scratch), families=chosen, excluded_features=excluded, force=True
             )
-            metrics = train_model(request, client=client, settings=settings).metadata["metrics"]
+            metrics = train_model(request, client=client, settings=settings).metadata.metrics
             n_features = len(contract.restricted_to(chosen).without(excluded).names)
             rows.append(
                 f"| {name} | {n_features} | {metrics['test_auc']:.3f} | {metrics['test_pr_auc']:.3f} | {metrics['precision_at_100']:.2f} |"

@@ -28,7 +28,8 @@ def _remove_stores_of_ended_runs(temporary: Path) -> None:
         return False
 
     for root in temporary.glob("aml-tests-*"):
-        locks = [*root.glob("chdb/.process.lock"), *root.glob("gw*/chdb/.process.lock")]  # gw*: pytest-xdist workers
+        # gw*: pytest-xdist workers; server: the store of tests/server's ClickHouse stand-in (another process)
+        locks = [*root.glob("chdb/.process.lock"), *root.glob("gw*/chdb/.process.lock"), *root.glob("server/chdb/.process.lock")]
         if not locks:
             if time.time() - root.stat().st_mtime < 86400:
                 continue  # a run that has not opened its store yet, or one that never did: left for a day

@@ -42,15 +42,15 @@ def parse_args(argv: list[str] | None = None) -> TrainRequest:
 
 def main() -> None:
     outcome = train_model(parse_args())
-    stats, metrics = outcome.metadata["data_stats"], outcome.metadata["metrics"]
+    stats, metrics = outcome.metadata.data_stats, outcome.metadata.metrics
     status = "reused existing model" if outcome.reused else "trained"
     print(
-        f"{status} {outcome.model_id}: {stats['rows']} rows, {len(outcome.metadata['feature_names'])} features, "
+        f"{status} {outcome.model_id}: {stats.rows} rows, {len(outcome.metadata.feature_names)} features, "
         f"test AUC {metrics['test_auc']:.3f}, cv AUC {metrics['cv_auc_mean']:.3f}±{metrics['cv_auc_std']:.3f}\n"
         f"  triage: {metrics['autoclose_at_recall_95_share']:.0%} of test items could be closed keeping 95 % of the positives; "
         f"at {metrics['review_capacity_per_day']} reviews a day precision {metrics['precision_at_capacity']:.2f}, "
         f"recall {metrics['recall_at_capacity']:.2f}; {metrics['tail_recall']:.0%} of positives in the bottom half of their day\n"
-        f"  model:  {outcome.model_path}\n  report: {outcome.metadata['report_path']}"
+        f"  model:  {outcome.model_path}\n  report: {outcome.metadata.report_path}"
     )
 
 

@@ -27,7 +27,12 @@ def main() -> None:
     parser.add_argument("--model-id", help="one model: an id, champion or challenger (default: every model that scored)")
     parser.add_argument("--network", help="default: the dbt project's network var")
     parser.add_argument("--review-capacity", type=int, metavar="N", help="items reviewed per day (default: the model's)")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
+        help="backtest PNGs; files of models from before the warehouse (default trained_models/)",
+    )
     args = parser.parse_args()
     spec, network, settings = model_spec(args.model_type), resolve_network(args.network), load_store_settings()
     with connect(settings) as client:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from dbt.contracts.graph.manifest import Manifest
 
 DAILY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+TEST_PROBLEM = "Problem in test "  # how macro report_test_problems begins each failed test's line in dbt's log
 # dbt threads of a day's build on the embedded engine, whose profile has one. When the new drops only add days to a
 # window already built, the build's queries read a few dates: two nodes side by side fit in memory and keep both cores
 # busy, where one thread leaves the engine idle while dbt renders the next node (at 10M alerts, 18 % off a day's build;
@@ -82,15 +83,26 @@ def ingest_while_parsing(client: Client, network: str, source: Path) -> Manifest
 
 def build_window(network: str, start: date, end: date, threads: int | None = None, manifest: Manifest | None = None) -> None:
     """`dbt build` of the window (without unit tests) in this process, on `threads` dbt threads (None: the profile's),
-    from `manifest` (parse_project) when given; one line naming the failed nodes if it fails."""
+    from `manifest` (parse_project) when given; one line naming the failed nodes if it fails, each failed test with
+    the problem it reports (the project's on-run-end hook logs it: macro report_test_problems)."""
     from dbt.cli.main import dbtRunner
+
+    problems: dict[str, list[str]] = {}
+
+    def collect_problem(event) -> None:  # noqa: ANN001 - dbt's EventMsg
+        if event.info.name == "JinjaLogInfo" and event.data.msg.startswith(TEST_PROBLEM):
+            test, _, problem = event.data.msg.removeprefix(TEST_PROBLEM).partition(": ")
+            problems.setdefault(test, []).append(problem)
 
     window = json.dumps({"network": network, "start": start.isoformat(), "end": end.isoformat()})
     threads_option = ["--threads", str(threads)] if threads else []
-    result = dbtRunner(manifest=manifest).invoke([*DAILY_BUILD, *threads_option, "--vars", window])
+    result = dbtRunner(manifest=manifest, callbacks=[collect_problem]).invoke([*DAILY_BUILD, *threads_option, "--vars", window])
     if result.success:
         return
-    failed = [str(node.node.name) for node in getattr(result.result, "results", []) or [] if str(node.status) in ("error", "fail")]
+    failed = [
+        f"{name} ({'; '.join(problems[name])})" if name in problems else name
+        for name in (str(node.node.name) for node in getattr(result.result, "results", []) or [] if str(node.status) in ("error", "fail"))
+    ]
     reason = ", ".join(failed) if failed else first_line(result.exception) if result.exception else "see dbt's log above"
     raise PipelineError(f"dbt build of {network} {start}..{end} failed: {reason}")
 
@@ -158,7 +170,9 @@ def main() -> None:
     parser.add_argument("--end", type=iso_date, help="last date of the window (default: the newest drop's date)")
     parser.add_argument("--model-type", required=True, action="append", choices=MODEL_TYPES, help="score with this type (repeatable)")
     parser.add_argument("--model-id", default="champion", help="champion (default), challenger, latest, or a registered model id")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="files of models from before the warehouse (default trained_models/)"
+    )
     parser.add_argument("--explain-top", type=int, help="explain the N highest scores of each date (default: the review capacity)")
     args = parser.parse_args()
     if args.explain_top is not None:

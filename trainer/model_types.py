@@ -22,6 +22,9 @@ class ModelSpec:
     grade_column: str  # what the ranker learns (relevance grade); binary types learn `label`
     output_table: str  # where trainer.score writes, in the network's database
     explains: bool = False  # scored rows carry their top feature contributions (explain_json)
+    # Rows of one date sharing this column (an address's alerts) share its features: drift counts them as fewer
+    # independent rows (trainer/monitor/drift.py). Empty: every row is an entity of its own.
+    entity_column: str = ""
 
     @property
     def is_ranker(self) -> bool:
@@ -52,6 +55,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
             grade_column="relevance_grade",
             output_table="alert_scores",
             explains=True,
+            entity_column="address",
         ),
         ModelSpec(
             name="alert_ranker",
@@ -63,6 +67,7 @@ MODEL_SPECS: dict[str, ModelSpec] = {
             objective="lambdarank",
             grade_column="relevance_grade",
             output_table="alert_rankings",
+            entity_column="address",
         ),
         ModelSpec(
             name="cluster_scorer",

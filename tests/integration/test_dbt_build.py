@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.support import END, START, assert_same_rows, build_network, dbt_vars, run_dbt
+from trainer.daily import build_window
+from trainer.errors import PipelineError
 from trainer.features.contract import load_contract
 from trainer.ingest import ingest
 from trainer.model_types import model_spec
@@ -213,3 +215,34 @@ def test_changing_the_exclusions_asks_for_a_full_refresh_and_then_follows(client
     }
     assert not {"pagerank", "community_id"} & built
     assert {"first_activity_timestamp", "last_activity_timestamp", "betweenness", "is_whale"} <= built
+
+
+def problem_lines(log: str, test: str) -> list[str]:
+    """The lines in which the build names a failed test's problem (macro report_test_problems)."""
+    return [line for line in log.splitlines() if f"Problem in test {test}: " in line]
+
+
+def test_a_window_shorter_than_the_label_horizon_fails_saying_what_to_change(small_network: str) -> None:
+    window = dbt_vars(small_network, *SMALL_WINDOW, min_per_class=1, label_horizon_days=30)
+    ok, log = run_dbt("build", "--exclude-resource-type", "unit_test", "--vars", window)
+    assert not ok and "Failure in test int_alert_labels_has_mature_labels" in log
+    [line] = problem_lines(log, "int_alert_labels_has_mature_labels")
+    assert "the earliest label cutoff, 2023-05-31, lies past the newest ingested drop, 2023-05-03" in line, line
+    assert line.endswith("lower var label_horizon_days or ingest newer drops")
+    # trainer.daily builds with the project's horizon (14 days), longer than the network's three days too.
+    with pytest.raises(PipelineError) as failure:
+        build_window(small_network, *SMALL_WINDOW)
+    message = str(failure.value)
+    assert "\n" not in message and "int_alert_labels_has_mature_labels (no label of int_alert_labels is mature" in message, message
+    assert "lower var label_horizon_days or ingest newer drops)" in message
+
+
+def test_a_window_days_no_drop_holds_fails_at_once_naming_the_ones_present(small_network: str) -> None:
+    ok, log = run_dbt(
+        "build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars(small_network, *SMALL_WINDOW, window_days=30, **SMALL_VARS)
+    )
+    assert not ok
+    [line] = problem_lines(log, "ingested_drops_of_var_window_days")
+    assert "no drop of the window 2023-05-01..2023-05-03 has var window_days = 30; its drops hold window_days 7" in line, line
+    failed = [line for line in log.splitlines() if "Failure in test" in line]
+    assert len(failed) == 1 and "ingested_drops_of_var_window_days" in failed[0], "the build stops before building empty tables"

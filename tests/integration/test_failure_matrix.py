@@ -64,17 +64,21 @@ def drops(test_root: Path) -> Path:
     return root
 
 
-def state(client, output_dir: Path) -> tuple[int, int, int, int]:
-    """Model files, registry rows, raw rows, and staging tables left behind (ingestion and scoring stage into `_` tables)."""
+def state(client, output_dir: Path) -> tuple[int, int, int, int, int]:
+    """Model files, registry rows, model artifact rows, raw rows, and staging tables left behind (ingestion and scoring
+    stage into `_` tables)."""
     models = len(list(output_dir.rglob("*"))) if output_dir.exists() else 0
     registry_rows = (
         int(client.command("SELECT count() FROM aml.trained_models")) if client.command("EXISTS TABLE aml.trained_models") else 0
+    )
+    artifact_rows = (
+        int(client.command("SELECT count() FROM aml.model_artifacts")) if client.command("EXISTS TABLE aml.model_artifacts") else 0
     )
     raw = 0
     if client.command(f"EXISTS TABLE {NETWORK}.raw_alerts"):
         raw = sum(int(client.command(f"SELECT count() FROM {NETWORK}.{t.name}")) for t in RAW_TABLES)
     stages = int(client.command("SELECT count() FROM system.tables WHERE startsWith(name, '_')"))
-    return models, registry_rows, raw, stages
+    return models, registry_rows, artifact_rows, raw, stages
 
 
 def _set(table: pa.Table, column: str, values: list) -> pa.Table:
@@ -187,11 +191,13 @@ def test_missing_source_directory(client, capsys, tmp_path: Path) -> None:
 def test_corrupted_model_file_on_scoring(ethereum, client, capsys, tmp_path: Path) -> None:
     from trainer.train.pipeline import TrainRequest, train_model
 
-    outcome = train_model(TrainRequest("cluster_scorer", network="ethereum", output_dir=tmp_path), client=client)
-    outcome.model_path.write_text("tree\nnot really a model")
+    outcome = train_model(TrainRequest("cluster_scorer", network="ethereum", output_dir=tmp_path, force=True), client=client)
+    # Models load from the warehouse: the damage that matters is there (a local file is only an export).
+    client.command("ALTER TABLE aml.model_artifacts UPDATE content = 'not really a model' WHERE model_id = {m:String} "
+                   "AND kind = 'model' SETTINGS mutations_sync = 2", parameters={"m": outcome.model_id})  # fmt: skip
     result = run_main(score_cli.main, ["--model-type", "cluster_scorer", "--network", "ethereum", "--processing-date", "2024-03-20",
                                        "--model-id", outcome.model_id, "--output-dir", str(tmp_path)], capsys)  # fmt: skip
-    assert_clean_failure(result, "is corrupted")
+    assert_clean_failure(result, f"model {outcome.model_id} is corrupted in the warehouse")
 
 
 def test_unknown_model_id_on_scoring(ethereum, client, capsys, tmp_path: Path) -> None:

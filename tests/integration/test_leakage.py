@@ -36,10 +36,10 @@ def rebuild_labels(client, horizon: int) -> None:
 def test_random_labels_give_test_auc_near_one_half_for_every_horizon(delayed_random_labels, client, tmp_path: Path, horizon: int) -> None:
     rebuild_labels(client, horizon)
     outcome = train_model(TrainRequest(model_type="alert_scorer", network=NETWORK, output_dir=tmp_path), client=client)
-    auc = outcome.metadata["metrics"]["test_auc"]
+    auc = outcome.metadata.metrics["test_auc"]
     assert abs(auc - 0.5) <= 0.05, f"test AUC {auc:.3f} with random labels and horizon {horizon}: some feature leaks the label"
-    assert outcome.metadata["data_stats"]["test_rows"] > 1000
-    assert outcome.metadata["training_period"]["label_horizon_days"] == horizon
+    assert outcome.metadata.data_stats.test_rows > 1000
+    assert outcome.metadata.training_period.label_horizon_days == horizon
 
 
 def test_the_horizon_recovers_alerts_whose_labels_arrive_late(delayed_random_labels, client) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.integration.support import clone_network
@@ -15,7 +14,16 @@ from trainer.errors import PipelineError
 from trainer.features.contract import load_contract
 from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.registry import __main__ as registry_cli
-from trainer.registry.aliases import alias_history, current_aliases
+from trainer.registry.aliases import (
+    AliasChange,
+    AliasConflictError,
+    AliasState,
+    alias_history,
+    alias_state,
+    current_aliases,
+    ensure_alias_history,
+    record,
+)
 from trainer.registry.artifacts import load_model
 from trainer.registry.promotion import MetricThreshold, demote, promote
 from trainer.score import score_date
@@ -37,7 +45,7 @@ def models(ethereum, client, tmp_path_factory) -> dict:
     output_dir = tmp_path_factory.mktemp("modelops")
     strong = train_model(TrainRequest("alert_scorer", network=NETWORK, output_dir=output_dir), client=client)
     weak = train_model(TrainRequest("alert_scorer", network=NETWORK, output_dir=output_dir, families=("alert",)), client=client)
-    assert strong.metadata["metrics"]["test_auc"] > weak.metadata["metrics"]["test_auc"]
+    assert strong.metadata.metrics["test_auc"] > weak.metadata.metrics["test_auc"]
     return {"strong": strong, "weak": weak, "output_dir": output_dir}
 
 
@@ -67,7 +75,7 @@ def test_champion_lifecycle_with_gate_force_and_history(models, client, capsys) 
     assert better.previous == weak and champion(client) == strong
     comparison = better.comparison
     assert comparison is not None and comparison.rows > 0 and comparison.positives > 0
-    assert str(comparison.start) >= max(m.metadata["training_period"]["test_start"] for m in (models["strong"], models["weak"]))
+    assert comparison.start >= max(m.metadata.training_period.test_start for m in (models["strong"], models["weak"]))
     assert comparison.candidate["test_auc"] > comparison.champion["test_auc"]
 
     with pytest.raises(PipelineError, match=r"refused: .* against champion .*test_auc 0\.\d+ against 0\.\d+: change -0\.\d+") as refused:
@@ -104,6 +112,50 @@ def test_scoring_by_alias(models, client) -> None:
     assert score_date("alert_scorer", day, NETWORK, "latest", output_dir, client=client).model_version == weak, "weak was trained last"
 
 
+def test_a_change_against_a_stale_alias_state_is_refused_naming_the_winner(models, client) -> None:
+    """Compare-and-set: a writer that read the champion before another promotion landed records nothing."""
+    settings, output_dir = load_store_settings(), models["output_dir"]
+    strong, weak = models["strong"].model_id, models["weak"].model_id
+    database = settings.registry_database
+    promote(client, settings, weak, "champion", output_dir, force=True)
+    stale = alias_state(client, database, NETWORK, "alert_scorer", "champion")
+    assert stale.holder == weak
+    promote(client, settings, strong, "champion", output_dir, force=True, actor="analyst-b")
+    rows_before = len(alias_history(client, database, "alert_scorer", NETWORK))
+    late = AliasChange(NETWORK, "alert_scorer", "champion", weak, "promote", actor="analyst-c")
+    with pytest.raises(AliasConflictError, match=f"promote of {strong} by analyst-b") as conflict:
+        record(client, database, late, stale)
+    assert len(str(conflict.value).splitlines()) == 1
+    assert len(alias_history(client, database, "alert_scorer", NETWORK)) == rows_before, "the loser recorded nothing"
+    assert champion(client) == strong
+    fresh = alias_state(client, database, NETWORK, "alert_scorer", "champion")
+    assert fresh.sequence == stale.sequence + 1
+    record(client, database, AliasChange(NETWORK, "alert_scorer", "champion", weak, "promote"), fresh)
+    assert champion(client) == weak
+
+
+def test_an_alias_history_from_before_sequences_is_read_and_migrated(client) -> None:
+    database = "legacy_aliases"
+    client.command(f"DROP DATABASE IF EXISTS {database}")
+    client.command(f"CREATE DATABASE {database}")
+    client.command(
+        f"CREATE TABLE {database}.model_alias_history (network LowCardinality(String), model_type LowCardinality(String), "
+        "alias LowCardinality(String), model_id String, action LowCardinality(String), actor String, reason String, forced UInt8, "
+        "comparison_json String, changed_at DateTime64(6, 'UTC')) ENGINE = MergeTree ORDER BY (network, model_type, alias, changed_at)"
+    )
+    client.command(
+        f"INSERT INTO {database}.model_alias_history VALUES ('n', 'alert_scorer', 'champion', 'old', 'promote', 'a', '', 0, '{{}}', "
+        "'2024-01-01 00:00:00'), ('n', 'alert_scorer', 'champion', 'older', 'promote', 'a', '', 0, '{}', '2023-01-01 00:00:00')"
+    )
+    state = alias_state(client, database, "n", "alert_scorer", "champion")
+    assert (state.holder, state.sequence) == ("old", 0), "the newest legacy row holds the alias"
+    ensure_alias_history(client, database)
+    record(client, database, AliasChange("n", "alert_scorer", "champion", "new", "promote"), state)
+    with pytest.raises(AliasConflictError):
+        record(client, database, AliasChange("n", "alert_scorer", "champion", "stale", "promote"), state)
+    assert alias_state(client, database, "n", "alert_scorer", "champion") == AliasState("new", 1)
+
+
 def test_registry_cli_shows_aliases_and_refuses_in_one_line(models, client, capsys) -> None:
     promote(client, load_store_settings(), models["strong"].model_id, "champion", models["output_dir"], force=True)
     listed = run_main(registry_cli.main, ["--json", "--network", NETWORK, "--model-type", "alert_scorer"], capsys)
@@ -118,10 +170,10 @@ def test_registry_cli_shows_aliases_and_refuses_in_one_line(models, client, caps
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_triage_metrics_of_every_type_match_a_recomputation(ethereum, client, tmp_path: Path, model_type: str) -> None:
     outcome = train_model(TrainRequest(model_type, network="ethereum", output_dir=tmp_path, review_capacity=7), client=client)
-    metrics = outcome.metadata["metrics"]
+    metrics = outcome.metadata.metrics
     spec = model_spec(model_type)
     contract = load_contract(spec, client, "ethereum")
-    start, end = (np.datetime64(outcome.metadata["training_period"][key]).astype(object) for key in ("start", "end"))
+    start, end = outcome.metadata.training_period.start, outcome.metadata.training_period.end
     table = qualified_name("ethereum", contract.table)
     holdout = plan_holdout(client, table, window_parameters("ethereum", start, end), 0.2, 20, contract.table)
     test = extract_rows(client, "ethereum", spec, contract, holdout.where("test", table), holdout.parameters, holdout.test.rows)

@@ -4,11 +4,13 @@ unshifted one not), and a backtest of scores whose labels arrive after them."""
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
+from loguru import logger
 from sklearn.metrics import roc_auc_score
 
 from tests.integration.support import clone_network, dbt_vars, run_dbt
@@ -29,7 +31,7 @@ SCORER = model_spec("alert_scorer")
 
 def drift_rows(client, network: str, version: str) -> dict[str, dict]:
     result = client.query(
-        f"SELECT feature, psi, level, rows, expected_shares, actual_shares FROM {network}.feature_drift "
+        f"SELECT feature, psi, level, rows, expected_shares, actual_shares, p_value, reason FROM {network}.feature_drift "
         "WHERE processing_date = {d:Date} AND model_version = {v:String}",
         parameters={"d": DAY, "v": version},
     )
@@ -50,9 +52,10 @@ def test_every_feature_and_the_score_get_a_drift_row_equal_to_a_numpy_recomputat
     model, rows = drifted["model"], drifted["before_rows"]
     contract = load_contract(SCORER, client, "drifted", table="scoring_alerts")
     assert set(rows) == {*contract.names, SCORE}
-    assert drifted["before"].drift and drifted["before"].drift[0]["psi"] == max(row["psi"] for row in rows.values())
+    tested = [row["psi"] for row in rows.values() if row["level"] != "expected"]
+    assert drifted["before"].drift and drifted["before"].drift[0]["psi"] == max(tested), "most drifted first, expected ones last"
     data = extract_date(client, "drifted", SCORER, contract, DAY)
-    distributions = model.metadata["training_distributions"]
+    distributions = model.metadata.training_distributions
     for j, name in enumerate(contract.names):
         distribution = Distribution(**distributions[name])
         counts = np.bincount(
@@ -65,6 +68,52 @@ def test_every_feature_and_the_score_get_a_drift_row_equal_to_a_numpy_recomputat
     score = Distribution(**distributions[SCORE])
     counts = np.bincount(bin_index(booster.predict(data.features), score.edges, score.low, score.high), minlength=len(score.shares))
     assert rows[SCORE]["actual_shares"] == pytest.approx((counts / counts.sum()).tolist())
+
+
+def score_with_warnings(drifted, client) -> tuple[object, list[str]]:
+    """Score DAY again with the fixture's model; the outcome and the warnings the scoring logged."""
+    warnings: list[str] = []
+    sink = logger.add(lambda message: warnings.append(message.record["message"]), level="WARNING")
+    try:
+        outcome = score_date("alert_scorer", DAY, "drifted", drifted["model"].model_id, drifted["output_dir"], client=client)
+    finally:
+        logger.remove(sink)
+    return outcome, warnings
+
+
+def test_a_stationary_day_shows_no_drift_and_expected_features_give_their_reason(drifted, client) -> None:
+    """The sample data is stationary: no distribution is drift, though PSI passes 0.25 for some (a day of 80 alerts is
+    a small sample), and nothing is warned about. Features whose drift is expected by design (their yml says so) keep
+    their PSI, with level expected and the reason."""
+    outcome, warnings = score_with_warnings(drifted, client)
+    rows = drift_rows(client, "drifted", drifted["model"].model_id)
+    assert not [name for name, row in rows.items() if row["level"] == "drift"]
+    assert [name for name, row in rows.items() if row["level"] == "ok" and row["psi"] >= 0.25], "PSI alone would warn"
+    assert not [message for message in warnings if "drifted from training" in message]
+    expected = {name: row for name, row in rows.items() if row["level"] == "expected"}
+    assert {"day_of_week", "day_of_month", "days_since_first_alert"} <= set(expected)
+    assert expected["day_of_month"]["reason"] == "calendar: one value per scoring date" and expected["day_of_month"]["psi"] > 1
+    assert all(row["reason"] for row in expected.values()) and not any(row["reason"] for row in rows.values() if row["level"] != "expected")
+    assert [row["level"] for row in outcome.drift[-len(expected) :]] == ["expected"] * len(expected), "listed after the tested ones"
+
+
+def test_a_feature_multiplied_by_a_thousand_is_drift_first_and_the_only_one_warned_about(drifted, client) -> None:
+    planted = "alert_confidence"
+    update = (
+        "ALTER TABLE drifted.scoring_alerts UPDATE {column} = {column} {op} 1000 WHERE processing_date = {{d:Date}} "
+        "SETTINGS mutations_sync = 1"
+    )
+    client.command(update.format(column=planted, op="*"), parameters={"d": DAY})
+    try:
+        outcome, warnings = score_with_warnings(drifted, client)
+    finally:
+        client.command(update.format(column=planted, op="/"), parameters={"d": DAY})
+    assert (outcome.drift[0]["feature"], outcome.drift[0]["level"]) == (planted, "drift")
+    assert [row["feature"] for row in outcome.drift if row["level"] == "drift"] == [planted]
+    tested = sum(row["level"] != "expected" for row in outcome.drift)
+    assert tested < len(outcome.drift), "expected-by-design features are in the rows"
+    [warning] = [message for message in warnings if "drifted from training" in message]
+    assert warning.startswith(f"1 of {tested} distributions drifted"), "expected-by-design features are not counted"
 
 
 def test_a_shifted_feature_is_detected_and_an_unshifted_one_is_not(drifted, client) -> None:
@@ -85,8 +134,36 @@ def test_a_shifted_feature_is_detected_and_an_unshifted_one_is_not(drifted, clie
     assert rows[steady]["psi"] == pytest.approx(before[steady]["psi"]) and rows[steady]["level"] == "ok"
     unchanged = [name for name in rows if name not in (shifted, SCORE) and rows[name]["psi"] != pytest.approx(before[name]["psi"])]
     assert not unchanged, "only the shifted feature (and the score) moved"
-    assert [row["psi"] for row in after.drift] == sorted((row["psi"] for row in after.drift), reverse=True), "the most drifted first"
+    ranked = [row["psi"] for row in after.drift if row["level"] != "expected"]
+    assert ranked == sorted(ranked, reverse=True), "the most drifted first"
     assert len(rows) == len(before), "re-scoring the date replaced its drift rows"
+
+
+def batch_row(client, network: str, batch_id: str) -> dict:
+    result = client.query(f"SELECT * FROM {network}.batch_metadata FINAL WHERE batch_id = {{b:String}}", parameters={"b": batch_id})
+    return dict(zip(result.column_names, result.result_rows[0], strict=True))
+
+
+def test_a_failed_drift_write_is_recorded_in_the_batch(drifted, client) -> None:
+    """The scores stand (COMPLETED) but the batch says its monitoring is missing, and why."""
+    model = drifted["model"]
+    assert batch_row(client, "drifted", drifted["before"].batch_id)["drift_status"] == "written"
+    client.command("RENAME TABLE drifted.feature_drift TO drifted.feature_drift_kept")
+    try:
+        # A feature_drift the batch cannot write into: its rows have columns this table lacks.
+        client.command(
+            "CREATE TABLE drifted.feature_drift (processing_date Date, model_version String) ENGINE = MergeTree "
+            "PARTITION BY (processing_date, model_version) ORDER BY processing_date"
+        )
+        outcome = score_date("alert_scorer", DAY, "drifted", model.model_id, drifted["output_dir"], client=client)
+    finally:
+        client.command("DROP TABLE IF EXISTS drifted.feature_drift")
+        client.command("RENAME TABLE drifted.feature_drift_kept TO drifted.feature_drift")
+    row = batch_row(client, "drifted", outcome.batch_id)
+    assert (row["status"], row["drift_status"], row["output_rows"]) == ("COMPLETED", "failed", outcome.rows) and outcome.rows > 0
+    assert row["drift_error"] and outcome.drift == []
+    off = score_date("alert_scorer", DAY, "drifted", model.model_id, drifted["output_dir"], client=client, drift=False)
+    assert batch_row(client, "drifted", off.batch_id)["drift_status"] == "off"
 
 
 def test_backtest_of_scores_whose_labels_arrive_later(client, test_root: Path, tmp_path: Path) -> None:
@@ -119,7 +196,7 @@ def test_backtest_of_scores_whose_labels_arrive_later(client, test_root: Path, t
     assert [day.processing_date for day in days] == scored_days
     assert (output_dir / f"{model.model_id}_backtest.png").stat().st_size > 0
 
-    threshold = model.metadata["metrics"]["autoclose_at_recall_95_threshold"]
+    threshold = model.metadata.metrics["autoclose_at_recall_95_threshold"]
     for day in days:
         joined = client.query(
             f"SELECT s.score, l.label FROM {network}.alert_scores AS s INNER JOIN {network}.int_alert_labels AS l "
@@ -139,3 +216,19 @@ def test_backtest_of_scores_whose_labels_arrive_later(client, test_root: Path, t
         f"SELECT count() FROM {network}.backtest_results FINAL WHERE model_version = {{v:String}}", parameters={"v": model.model_id}
     )
     assert stored == len(scored_days)
+
+    # A rerun replaces each date's figures: evaluated_at is the table's version column, so it must be written and grow.
+    def evaluations() -> list[tuple]:
+        return client.query(
+            f"SELECT processing_date, evaluated_at, review_capacity FROM {network}.backtest_results FINAL "
+            "WHERE model_version = {v:String} ORDER BY processing_date",
+            parameters={"v": model.model_id},
+        ).result_rows
+
+    first = evaluations()
+    assert all(evaluated_at.year >= 2026 for _, evaluated_at, _ in first), first
+    time.sleep(1.1)  # evaluated_at counts seconds
+    backtest(client, "aml", SCORER, network, scored_days[0], scored_days[-1], output_dir, model_id=model.model_id, capacity=7)
+    second = evaluations()
+    assert [row[0] for row in second] == scored_days
+    assert all(later[1] > earlier[1] and later[2] == 7 for earlier, later in zip(first, second, strict=True)), (first, second)

@@ -81,9 +81,9 @@ def test_window_builds_trains_and_scores_end_to_end(
         ("cluster_scorer", "scoring_clusters"),
     ):
         outcome = train_model(TrainRequest(model_type=model_type, network=network, output_dir=output_dir, min_per_class=10), client=client)
-        period = outcome.metadata["training_period"]
-        assert (period["start"], period["label_horizon_days"]) == (str(start), horizon)
-        assert period["end"] == period["labels_mature_through"] == str(end - timedelta(days=horizon))
+        period = outcome.metadata.training_period
+        assert (period.start, period.label_horizon_days) == (start, horizon)
+        assert period.end == period.labels_mature_through == end - timedelta(days=horizon)
         scored = score_date(model_type, end, network=network, model_id=outcome.model_id, output_dir=output_dir, client=client)
         expected = client.command(f"SELECT count() FROM {network}.{table} WHERE processing_date = {{d:Date}}", parameters={"d": end})
         assert scored.rows == expected > 0

@@ -12,6 +12,7 @@ from trainer.errors import PipelineError
 from trainer.features.contract import load_contract
 from trainer.model_types import model_spec
 from trainer.registry.artifacts import load_model
+from trainer.registry.metadata import ModelMetadata
 from trainer.score import score_date
 from trainer.score.scoring import extract_date
 from trainer.train.pipeline import TrainRequest, train_model
@@ -52,11 +53,12 @@ def test_scores_equal_the_model_predictions_on_the_same_rows(models, client) -> 
     by_score = sorted(written, key=lambda row: -row[1])
     reasons = json.loads(by_score[0][2])
     assert len(reasons) == 3 and {"feature", "family", "contribution"} <= set(reasons[0])
-    capacity = trained["alert_scorer"].metadata["metrics"]["review_capacity_per_day"]
+    capacity = trained["alert_scorer"].metadata.metrics["review_capacity_per_day"]
     explained = sum(1 for row in written if row[2])
     assert 0 < explained == capacity < len(written), "by default the model's review capacity per day is explained"
     row = batch(client, outcome.batch_id)
     assert row["status"] == "COMPLETED" and row["input_rows"] == row["output_rows"] == outcome.rows
+    assert (row["drift_status"], row["drift_error"]) == ("written", "")
     assert set(json.loads(row["latency_ms_json"])) >= {"load_model", "extract", "predict", "write"}
 
 
@@ -119,22 +121,35 @@ def test_failed_run_keeps_previous_scores_and_records_failure(models, client) ->
 
 
 def test_contract_mismatch_fails_clearly(models, client, tmp_path) -> None:
+    """A registered model whose recorded contract differs from the scoring table's (here: a feature renamed since) is
+    refused, not scored with shifted features."""
+    from trainer.registry.publish import publish_model
+    from trainer.store.settings import load_store_settings
+
     output_dir, trained = models
-    metadata_path = trained["cluster_scorer"].model_path.with_suffix(".json")
-    original = metadata_path.read_text()
-    metadata = json.loads(original)
+    source = trained["cluster_scorer"].model_path
+    metadata = json.loads(source.with_suffix(".json").read_text())
     metadata["feature_contract"]["features"][0]["name"] = "renamed_feature"
-    try:
-        metadata_path.write_text(json.dumps(metadata))
-        with pytest.raises(PipelineError, match="feature contract of scoring_clusters no longer matches"):
-            score_date("cluster_scorer", DAY, "ethereum", model_id=trained["cluster_scorer"].model_id, output_dir=output_dir, client=client)
-    finally:
-        metadata_path.write_text(original)
+    metadata["config_key"] = "renamed-feature-contract"  # never reused by a training of the real configuration
+    renamed, _, _ = publish_model(
+        client, load_store_settings(), tmp_path, "cluster_scorer", "ethereum", source.read_text(),
+        lambda model_id, version, created_at, _report: ModelMetadata.from_dict(
+            {**metadata, "model_id": model_id, "version": version, "timestamp": created_at.isoformat()}, model_id
+        ),
+        lambda _model_id: source.with_suffix(".png").read_bytes(), lambda _metadata: "# renamed\n",
+    )  # fmt: skip
+    with pytest.raises(PipelineError, match=f"feature contract of scoring_clusters no longer matches model {renamed}"):
+        score_date("cluster_scorer", DAY, "ethereum", model_id=renamed, output_dir=output_dir, client=client)
 
 
-def test_latest_model_must_live_in_the_output_dir(models, client, tmp_path) -> None:
+def test_latest_model_loads_from_the_warehouse_wherever_it_was_trained(models, client, tmp_path) -> None:
+    """`latest` is the newest registered model, trained on whichever host into whichever directory: its files there
+    are not needed."""
+    import shutil
+
     output_dir, trained = models
-    train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path, force=True), client=client)
-    with pytest.raises(PipelineError, match="lies outside the output directory"):
-        score_date("cluster_scorer", DAY, "ethereum", "latest", output_dir, client=client)
-    assert score_date("cluster_scorer", DAY, "ethereum", "latest", tmp_path, client=client).rows > 0
+    other_host = tmp_path / "other_host"
+    newest = train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=other_host, force=True), client=client)
+    shutil.rmtree(other_host)
+    outcome = score_date("cluster_scorer", DAY, "ethereum", "latest", output_dir, client=client)
+    assert outcome.model_version == newest.model_id != trained["cluster_scorer"].model_id and outcome.rows > 0

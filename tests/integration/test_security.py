@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from loguru import logger
@@ -27,4 +26,4 @@ def test_password_never_reaches_logs_or_metadata(ethereum, client, tmp_path: Pat
     for path in tmp_path.iterdir():
         if path.suffix in {".json", ".txt"}:
             assert secret not in path.read_text(), path.name
-    assert secret not in json.dumps(outcome.metadata)
+    assert secret not in outcome.metadata.to_json()

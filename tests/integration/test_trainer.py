@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from trainer.errors import PipelineError
 from trainer.features.contract import load_contract
 from trainer.model_types import model_spec
 from trainer.registry import list_models
-from trainer.registry.artifacts import check_contract, load_model
+from trainer.registry.artifacts import Artifacts, check_contract, load_model
 from trainer.store.connection import qualified_name
 from trainer.train.extract import extract, extract_rows, fingerprint, window_parameters
 from trainer.train.pipeline import TrainRequest, train_model
@@ -27,12 +29,15 @@ REGISTRY_DB = "aml"
 def trained(ethereum, ethereum_docs: Path, client, tmp_path_factory) -> dict[str, object]:
     """One model of each type on the ethereum window. Training traces its model card's lineage through the manifest of
     the last dbt command, which another module's selective run (`--select`) may have left without the marts' compiled
-    SQL; the manifest of ethereum's `dbt docs generate` is the one these models are trained with."""
+    SQL; the manifest of ethereum's `dbt docs generate` is the one these models are trained with. Forced: a model of
+    the same configuration another module trained would otherwise be reused from the warehouse."""
     output_dir = tmp_path_factory.mktemp("models")
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("DBT_TARGET_PATH", str(ethereum_docs.parent))
         return {
-            model_type: train_model(TrainRequest(model_type=model_type, network="ethereum", output_dir=output_dir), client=client)
+            model_type: train_model(
+                TrainRequest(model_type=model_type, network="ethereum", output_dir=output_dir, force=True), client=client
+            )
             for model_type in ("alert_scorer", "alert_ranker", "cluster_scorer")
         }
 
@@ -50,7 +55,8 @@ def test_model_reloads_and_predicts_the_same_scores(trained, client, model_type:
 
     original = lgb.Booster(model_str=outcome.model_path.read_text()).predict(data.features)
     np.testing.assert_array_equal(reloaded, original)
-    assert metadata["num_trees"] == booster.num_trees() > 0
+    assert metadata.num_trees == booster.num_trees() > 0
+    exported = json.loads(outcome.model_path.with_suffix(".json").read_text())
     assert np.unique(np.round(reloaded, 6)).size > 10, "a constant model must never be saved"
     for key in (
         "model_type",
@@ -63,9 +69,10 @@ def test_model_reloads_and_predicts_the_same_scores(trained, client, model_type:
         "hyperparameters",
         "feature_names",
         "num_trees",
+        "schema_version",
     ):
-        assert key in metadata
-    assert Path(metadata["report_path"]).stat().st_size > 10_000
+        assert key in exported, "the exported file keeps the layout its readers know"
+    assert Path(metadata.report_path).stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("model_type", ["alert_scorer", "alert_ranker", "cluster_scorer"])
@@ -82,22 +89,25 @@ def test_registry_row_matches_the_metadata_file(trained, client, model_type: str
     assert row["test_auc"] == pytest.approx(metadata["metrics"]["test_auc"])
     assert row["cv_auc_mean"] == pytest.approx(metadata["metrics"]["cv_auc_mean"])
     assert row["data_fingerprint"] == metadata["data_stats"]["fingerprint"]
+    exported = Artifacts.of(outcome.model_path.parent, outcome.model_id).by_kind()
+    pins = {kind: hashlib.sha256(path.read_bytes()).hexdigest() for kind, path in exported.items()}
+    assert json.loads(row["artifacts_json"]) == pins, "the row pins the checksum of every artifact, as exported"
 
 
 def test_real_labels_give_a_useful_model(trained) -> None:
-    metrics = trained["alert_scorer"].metadata["metrics"]
+    metrics = trained["alert_scorer"].metadata.metrics
     assert 0.65 < metrics["test_auc"] < 0.99
-    ranker = trained["alert_ranker"].metadata["metrics"]
+    ranker = trained["alert_ranker"].metadata.metrics
     assert 0 < ranker["test_ndcg_at_10"] <= 1 and 0 < ranker["test_map"] <= 1
-    assert trained["cluster_scorer"].metadata["metrics"]["test_auc"] > 0.6
+    assert trained["cluster_scorer"].metadata.metrics["test_auc"] > 0.6
 
 
 def test_feature_families_and_producers_are_recorded(trained) -> None:
-    contract = trained["alert_scorer"].metadata["feature_contract"]
-    families = {f["family"] for f in contract["features"]}
+    contract = trained["alert_scorer"].metadata.feature_contract
+    families = {f["family"] for f in contract.features}
     assert families == {"alert", "address", "network", "temporal", "statistical", "cluster"}
-    assert {f["producer"] for f in contract["features"] if f["family"] == "network"} == {"int_alert_network_features"}
-    assert "training_alerts" in trained["alert_scorer"].metadata["dbt_models"]
+    assert {f["producer"] for f in contract.features if f["family"] == "network"} == {"int_alert_network_features"}
+    assert "training_alerts" in trained["alert_scorer"].metadata.dbt_models
 
 
 def test_second_run_reuses_and_force_trains_identical_bytes(trained, client) -> None:
@@ -106,7 +116,7 @@ def test_second_run_reuses_and_force_trains_identical_bytes(trained, client) -> 
     again = train_model(TrainRequest(model_type="alert_scorer", network="ethereum", output_dir=output_dir), client=client)
     assert again.reused and again.model_id == first.model_id
     forced = train_model(TrainRequest(model_type="alert_scorer", network="ethereum", output_dir=output_dir, force=True), client=client)
-    assert not forced.reused and forced.metadata["version"] == first.metadata["version"] + 1
+    assert not forced.reused and forced.metadata.version == first.metadata.version + 1
     assert forced.model_path.read_bytes() == first.model_path.read_bytes()
 
 
@@ -148,18 +158,23 @@ def test_one_class_window_fails_with_counts_and_writes_nothing(ethereum, client,
 
 def test_changed_feature_contract_is_refused_on_load(trained, client) -> None:
     _, metadata = load_model(trained["alert_scorer"].model_path)
-    metadata["feature_contract"]["features"] = metadata["feature_contract"]["features"][:-1]
+    shorter = replace(metadata.feature_contract, features=metadata.feature_contract.features[:-1])
+    metadata = replace(metadata, feature_contract=shorter)
     with pytest.raises(PipelineError, match="no longer matches model"):
         check_contract(metadata, load_contract(model_spec("alert_scorer"), client, "ethereum"))
 
 
-def test_latest_model_loads_from_inside_the_output_dir_only(trained, client) -> None:
+def test_latest_model_loads_from_the_warehouse_and_local_paths_only_from_inside_the_output_dir(trained, client, tmp_path: Path) -> None:
     from trainer.registry import resolve_model
     from trainer.registry.artifacts import resolve_inside
+    from trainer.registry.warehouse import load_registered
 
     output_dir = trained["cluster_scorer"].model_path.parent
-    booster, metadata = load_model(resolve_model(client, REGISTRY_DB, "cluster_scorer", "ethereum", "latest", output_dir))
-    assert metadata["model_type"] == "cluster_scorer" and booster.num_trees() == metadata["num_trees"]
+    row = resolve_model(client, REGISTRY_DB, "cluster_scorer", "ethereum", "latest")
+    booster, metadata = load_registered(client, REGISTRY_DB, row, tmp_path / "not_the_output_dir")
+    assert metadata.model_type == "cluster_scorer" and booster.num_trees() == metadata.num_trees
+    assert metadata.model_id == row["model_id"]
+    # Models registered before the warehouse kept artifacts load from local paths, accepted inside the output dir only.
     with pytest.raises(PipelineError, match="outside the output directory"):
         resolve_inside(output_dir, "/etc/passwd")
     with pytest.raises(PipelineError, match="outside the output directory"):
@@ -177,17 +192,23 @@ def test_corrupted_model_file_fails_clearly(trained, tmp_path: Path) -> None:
 
 def test_tuning_records_the_study(ethereum, client, tmp_path: Path) -> None:
     outcome = train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path, tune_trials=4), client=client)
-    tuning = outcome.metadata["tuning"]
+    tuning = outcome.metadata.tuning
     assert tuning["trials"] == 4 and tuning["sampler"] == "TPESampler"
-    assert set(tuning["best_params"]) <= set(outcome.metadata["hyperparameters"])
+    assert set(tuning["best_params"]) <= set(outcome.metadata.hyperparameters)
     for name, value in tuning["best_params"].items():
-        assert outcome.metadata["hyperparameters"][name] == value
+        assert outcome.metadata.hyperparameters[name] == value
 
 
-def test_reuse_is_scoped_to_the_output_directory(trained, client, tmp_path: Path) -> None:
+def test_reuse_spans_output_directories_and_exports_the_files(trained, client, tmp_path: Path) -> None:
+    """The warehouse, not an output directory, holds the models: the same configuration in another directory (or on
+    another host) reuses the registered model and exports its files there."""
+    first = trained["cluster_scorer"]
     elsewhere = train_model(TrainRequest(model_type="cluster_scorer", network="ethereum", output_dir=tmp_path), client=client)
-    assert not elsewhere.reused, "a model in another output directory is not this directory's model"
+    assert elsewhere.reused and elsewhere.model_id == first.model_id
     assert elsewhere.model_path.parent == tmp_path.resolve()
+    assert elsewhere.metadata.to_dict() == json.loads(first.model_path.with_suffix(".json").read_text())
+    for kind, path in Artifacts.of(tmp_path, first.model_id).by_kind().items():
+        assert path.read_bytes() == Artifacts.of(first.model_path.parent, first.model_id).by_kind()[kind].read_bytes(), kind
 
 
 def test_registry_cli_lists_newest_first_and_latest_per_type(trained, client, capsys) -> None:
@@ -274,20 +295,20 @@ def test_model_card_beside_the_model_matches_its_metadata(trained, model_type: s
     outcome = trained[model_type]
     metadata = outcome.metadata
     card = outcome.model_path.with_suffix(".md").read_text()
-    assert card == metadata["model_card"], "the card's file and the metadata carry the same text"
+    assert card == metadata.model_card, "the card's file and the metadata carry the same text"
     sections = [line for line in card.splitlines() if line.startswith("## ")]
     assert sections == [
         "## Purpose", "## Training data", "## Features", "## Evaluation", "## Leakage guard", "## Known limitations", "## Reproduce",
     ]  # fmt: skip
-    stats, metrics = metadata["data_stats"], metadata["metrics"]
-    assert f"`{stats['fingerprint']}`" in card and f"{stats['train_rows']} training, {stats['test_rows']} test" in card
+    stats, metrics = metadata.data_stats, metadata.metrics
+    assert f"`{stats.fingerprint}`" in card and f"{stats.train_rows} training, {stats.test_rows} test" in card
     assert f"| `test_auc` | {metrics['test_auc']:.4f} |" in card and "| `autoclose_at_recall_95_share` |" in card
-    assert all(f"| `{name}` |" in card for name in metadata["feature_names"]), "every feature is listed with its meaning"
-    assert metadata["leakage_guard"]["training_rows_sharing_a_test_address"] == 0
-    assert metadata["leakage_guard"]["training_ends_before_test"] and not metadata["leakage_guard"]["label_columns_among_features"]
+    assert all(f"| `{name}` |" in card for name in metadata.feature_names), "every feature is listed with its meaning"
+    assert metadata.leakage_guard["training_rows_sharing_a_test_address"] == 0
+    assert metadata.leakage_guard["training_ends_before_test"] and not metadata.leakage_guard["label_columns_among_features"]
     assert "Training rows sharing an address with a test row: 0 (must be 0)." in card
-    assert metadata["command"] in card and metadata["command"].startswith(f"python -m trainer --model-type {model_type} --network ethereum")
-    assert {"lightgbm", "dbt-core", "clickhouse", "python"} <= set(metadata["environment"])
+    assert metadata.command in card and metadata.command.startswith(f"python -m trainer --model-type {model_type} --network ethereum")
+    assert {"lightgbm", "dbt-core", "clickhouse", "python"} <= set(metadata.environment)
     if model_type == "cluster_scorer":
         assert (
             "| `cluster_duration_hours` |" in card and "raw_clusters.earliest_alert_timestamp, raw_clusters.latest_alert_timestamp" in card

@@ -73,3 +73,31 @@ def test_families_and_exclusions_narrow_the_contract() -> None:
         contract.restricted_to(("graph",))
     with pytest.raises(PipelineError, match="has no features nope"):
         contract.without(("nope",))
+
+
+def with_column_meta(meta: dict) -> dict:
+    """The fixture manifest with `meta` on int_alert_attributes' alert_confidence column, as dbt 1.11 writes it."""
+    manifest = json.loads(json.dumps(MANIFEST))
+    column = manifest["nodes"]["model.aml_features.int_alert_attributes"]["columns"]["alert_confidence"]
+    column["config"] = {"meta": meta}
+    return manifest
+
+
+def test_drift_expected_by_design_is_read_from_the_column_meta_and_kept_in_the_contract() -> None:
+    manifest = with_column_meta({"drift": "expected", "drift_reason": "calendar: one value per scoring date"})
+    contract = contract_from_manifest(manifest, "training_alerts", columns_of(BUILT))
+    by_name = {feature.name: feature for feature in contract.features}
+    assert by_name["alert_confidence"].drift_reason == "calendar: one value per scoring date"
+    assert by_name["degree"].drift_reason == ""
+    assert {f["name"]: f.get("drift_reason") for f in contract.to_json()} == {
+        "alert_confidence": "calendar: one value per scoring date", "typology_fan_in": None, "typology_other": None,
+        "degree": None, "net_degree_ratio": None,
+    }  # fmt: skip
+    unchanged = contract_from_manifest(MANIFEST, "training_alerts", columns_of(BUILT))
+    assert contract.fingerprint() == unchanged.fingerprint(), "a drift declaration does not change the features"
+
+
+@pytest.mark.parametrize("meta", [{"drift": "expected"}, {"drift": "sometimes", "drift_reason": "why"}])
+def test_a_drift_declaration_without_a_reason_or_of_another_kind_is_refused(meta: dict) -> None:
+    with pytest.raises(PipelineError, match="column alert_confidence of int_alert_attributes: meta.drift must be 'expected'"):
+        contract_from_manifest(with_column_meta(meta), "training_alerts", columns_of(BUILT))

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from trainer.monitor.distributions import EPSILON, bin_index, distribution_of, psi, training_distributions
-from trainer.monitor.drift import batch_drift_rows, drift_level
+from tests.support.metadata import sample_metadata
+from trainer.monitor.distributions import EPSILON, PSI_DRIFT, bin_index, distribution_of, psi, training_distributions
+from trainer.monitor.drift import batch_drift_rows, drift_level, shift_p_value
+from trainer.registry.metadata import ModelMetadata
 
 
 def test_psi_of_two_bins_by_hand() -> None:
@@ -53,10 +55,10 @@ def test_every_feature_and_the_score_get_a_distribution() -> None:
 def test_batch_drift_rows_level_each_column_and_the_score_most_drifted_first() -> None:
     rng = np.random.default_rng(1)
     training = rng.normal(size=(2000, 2)).astype(np.float32)
-    metadata = {
-        "training_distributions": training_distributions(training, ["steady", "shifted"], np.linspace(0, 1, 2000)),
-        "feature_contract": {"features": [{"name": "steady", "family": "alert"}, {"name": "shifted", "family": "network"}]},
-    }
+    metadata = sample_metadata(
+        [{"name": "steady", "family": "alert"}, {"name": "shifted", "family": "network"}],
+        training_distributions=training_distributions(training, ["steady", "shifted"], np.linspace(0, 1, 2000)),
+    )
     batch = rng.normal(size=(2000, 2)).astype(np.float32)
     batch[:, 1] += 3.0
     rows = batch_drift_rows(metadata, ["steady", "shifted"], batch, np.linspace(0, 1, 2000))
@@ -66,3 +68,79 @@ def test_batch_drift_rows_level_each_column_and_the_score_most_drifted_first() -
     assert by_name["steady"]["level"] == "ok" and by_name["(score)"]["psi"] == pytest.approx(0.0, abs=1e-9)
     assert all(row["rows"] == 2000 and sum(row["actual"]) == pytest.approx(1.0) for row in rows)
     assert [drift_level(value) for value in (0.05, 0.1, 0.25)] == ["ok", "watch", "drift"]
+
+
+def drift_metadata(training: np.ndarray, names: list[str], expected: dict[str, str] | None = None) -> ModelMetadata:
+    """A model's metadata as drift reads it: training distributions and the feature contract, with the reasons of
+    the features whose drift is expected by design."""
+    reasons = expected or {}
+    return sample_metadata(
+        [{"name": n, "family": "alert"} | ({"drift_reason": reasons[n]} if n in reasons else {}) for n in names],
+        training_distributions=training_distributions(training, names, np.linspace(0, 1, training.shape[0])),
+    )
+
+
+FEATURES = [f"f{j:03d}" for j in range(160)]
+
+
+def test_a_stationary_small_batch_of_many_features_shows_no_drift() -> None:
+    """80 rows of 160 features drawn from the training distribution: PSI of several features passes 0.25 by chance
+    alone, and none of them is a significant shift."""
+    rng = np.random.default_rng(3)
+    metadata = drift_metadata(rng.normal(size=(5000, 160)).astype(np.float32), FEATURES)
+    batch = rng.normal(size=(80, 160)).astype(np.float32)
+    rows = batch_drift_rows(metadata, FEATURES, batch, np.linspace(0, 1, 80))
+    assert sum(row["psi"] >= PSI_DRIFT for row in rows) >= 5, "the PSI alone would cry wolf"
+    assert {row["level"] for row in rows} == {"ok"}
+    assert all(0 < row["p_value"] <= 1 for row in rows)
+
+
+def test_a_feature_multiplied_by_a_thousand_is_drift_and_first() -> None:
+    rng = np.random.default_rng(4)
+    training = rng.lognormal(size=(5000, 160)).astype(np.float32)
+    metadata = drift_metadata(training, FEATURES, {"f000": "calendar: one value per scoring date"})
+    batch = rng.lognormal(size=(80, 160)).astype(np.float32)
+    batch[:, 7] *= 1000
+    batch[:, 0] = 42.0  # the expected-by-design feature moves as much, and stays out of the ranking
+    rows = batch_drift_rows(metadata, FEATURES, batch, np.linspace(0, 1, 80))
+    assert (rows[0]["feature"], rows[0]["level"]) == ("f007", "drift") and rows[0]["p_value"] < 1e-100
+    assert [row["feature"] for row in rows if row["level"] == "drift"] == ["f007"]
+
+
+def test_an_expected_feature_is_reported_with_its_reason_and_never_tested() -> None:
+    rng = np.random.default_rng(5)
+    names = ["day_of_month", "steady"]
+    metadata = drift_metadata(rng.integers(1, 29, size=(3000, 2)).astype(np.float32), names, {"day_of_month": "calendar: one value"})
+    batch = np.column_stack([np.full(80, 31.0), rng.integers(1, 29, 80)]).astype(np.float32)
+    rows = batch_drift_rows(metadata, names, batch, np.linspace(0, 1, 80))
+    by_name = {row["feature"]: row for row in rows}
+    assert (by_name["day_of_month"]["level"], by_name["day_of_month"]["reason"]) == ("expected", "calendar: one value")
+    assert by_name["day_of_month"]["psi"] > 5, "its PSI is kept, for plots"
+    assert rows[-1]["feature"] == "day_of_month", "after every tested distribution"
+    assert by_name["steady"]["reason"] == "" and by_name["steady"]["level"] == "ok"
+
+
+def test_rows_sharing_an_entity_weigh_less_in_the_significance() -> None:
+    """A moderate shift is significant in 2000 independent rows, not when they are 2000 alerts of 20 addresses."""
+    rng = np.random.default_rng(6)
+    metadata = drift_metadata(rng.normal(size=(5000, 1)).astype(np.float32), ["x"])
+    batch = (rng.normal(size=(2000, 1)) + 0.4).astype(np.float32)
+    independent = batch_drift_rows(metadata, ["x"], batch, np.linspace(0, 1, 2000))[0]
+    clustered = batch_drift_rows(metadata, ["x"], batch, np.linspace(0, 1, 2000), effective=20.0)[0]
+    assert independent["psi"] == clustered["psi"] >= 0.1
+    assert independent["level"] != "ok" and clustered["level"] == "ok"
+
+
+def test_shift_p_value_by_hand() -> None:
+    # Bins: missing, below, two inner bins, above. X2 = 100 * (EPSILON (missing, floored) + 2 * 0.25^2 / 0.5), 2 df.
+    shares = [0.0, 0.0, 0.5, 0.5, 0.0]
+    assert shift_p_value(shares, [0.0, 0.0, 0.25, 0.75, 0.0], 100) == pytest.approx(math.exp(-(100 * (EPSILON + 0.25)) / 2))
+    # Below the training range counts in the first inner bin: no shift.
+    assert shift_p_value(shares, [0.0, 0.1, 0.4, 0.5, 0.0], 100) == pytest.approx(math.exp(-100 * EPSILON / 2))
+    assert shift_p_value(shares, [0.0, 0.0, 0.25, 0.75, 0.0], 0) == 1.0
+
+
+def test_shift_p_value_of_a_feature_without_finite_training_values() -> None:
+    # Bins: missing, below, in range, above; all training rows missing, half the batch's are not: a shift.
+    assert shift_p_value([1.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0], 80) < 1e-10
+    assert shift_p_value([1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], 80) > 0.5

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from tests.support.metadata import sample_metadata
 from trainer.score.explain import explained_rows, explanations
 
 
@@ -33,5 +34,5 @@ def test_one_reason_string_per_row() -> None:
 
 
 def test_a_model_explains_its_review_capacity_and_an_older_model_every_row() -> None:
-    assert explained_rows({"metrics": {"review_capacity_per_day": 550}}) == 550
-    assert explained_rows({"metrics": {"test_auc": 0.9}}) == explained_rows({}) == 0
+    assert explained_rows(sample_metadata(metrics={"review_capacity_per_day": 550})) == 550
+    assert explained_rows(sample_metadata(metrics={"test_auc": 0.9})) == explained_rows(sample_metadata(metrics={})) == 0

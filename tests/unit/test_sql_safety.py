@@ -19,6 +19,9 @@ SAFE_NAMES = {
     "database", "table", "target", "stage", "key", "grade", "where", "feature_sql", "columns", "expressions", "sql", "name",
     "column", "statement", "quote_identifier", "quoted", "network", "STAGE_PREFIX", "REGISTRY_TABLE", "_table", "COLUMNS",
     "conditions", "join", "WINDOW", "TEST_ROWS", "test_addresses",
+    # trainer.ingest.sources: a FileSource's table expression (a constant file() call or a qualified_name) and the
+    # qualified_name of an upload table; trainer.registry.aliases: an integer constant.
+    "source", "upload", "DEDUPLICATION_WINDOW",
 }  # fmt: skip
 
 

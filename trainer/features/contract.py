@@ -8,7 +8,10 @@ dbt and the built tables are the source of truth, never a list of the trainer's 
 - each feature comes from a feature model (an `int_` model whose yml sets `meta: {feature_family: ...}`): the
   most upstream model holding the column is its producer, and the producer's family is the feature's family;
 - a feature's meaning is its column description in the producer's yml, else the description the producer's
-  `meta.vocabulary_columns` gives a one-hot column, else the description of the raw_features column it passes on.
+  `meta.vocabulary_columns` gives a one-hot column, else the description of the raw_features column it passes on;
+- a feature whose distribution moves by design (calendar, ever-growing counters, history windows filling up) says so
+  once, on its column in the producer's yml: `meta: {drift: expected, drift_reason: "..."}`. The reason travels in
+  the contract into the model's metadata, and drift monitoring reports the feature with it instead of warning.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Feature:
     family: str
     producer: str  # the dbt model that computes the column
     description: str = ""
+    drift_reason: str = ""  # non-empty: its distribution moves by design (column meta drift: expected), and why
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,10 @@ class FeatureContract:
         return FeatureContract(self.table, tuple(f for f in self.features if f.name not in names))
 
     def to_json(self) -> list[dict[str, str]]:
-        return [{"name": f.name, "family": f.family, "producer": f.producer} for f in self.features]
+        return [
+            {"name": f.name, "family": f.family, "producer": f.producer} | ({"drift_reason": f.drift_reason} if f.drift_reason else {})
+            for f in self.features
+        ]
 
 
 def manifest_path() -> Path:
@@ -91,6 +98,22 @@ def _vocabulary_description(node: dict, column: str) -> str:
                 return f"1 when {source_column} is none of the listed values (an unknown or empty value), else 0."
             return f"1 when {source_column} is {value!r} (compared in lower case), else 0."
     return ""
+
+
+def _expected_drift(node: dict, column: str, where: str) -> str:
+    """The reason a column's drift is expected by design, from its `meta: {drift: expected, drift_reason: ...}` in
+    the producer's yml; empty when it declares none."""
+    entry = node["columns"].get(column, {})
+    meta = entry.get("config", {}).get("meta") or entry.get("meta") or {}
+    if "drift" not in meta:
+        return ""
+    reason = str(meta.get("drift_reason") or "").strip()
+    if meta["drift"] != "expected" or not reason:
+        raise PipelineError(
+            f"column {column} of {where}{node['name']}: meta.drift must be 'expected' with a non-empty meta.drift_reason, "
+            f"got drift={meta['drift']!r}, drift_reason={reason!r}"
+        )
+    return reason
 
 
 def read_manifest(manifest: Path | None = None) -> dict[str, Any]:
@@ -161,7 +184,15 @@ def contract_from_manifest(
             )
         described = made_by["columns"].get(column, {}).get("description", "")
         description = described or _vocabulary_description(made_by, column) or raw_descriptions.get(column, "")
-        features.append(Feature(name=column, family=str(family), producer=made_by["name"], description=description))
+        features.append(
+            Feature(
+                name=column,
+                family=str(family),
+                producer=made_by["name"],
+                description=description,
+                drift_reason=_expected_drift(made_by, column, where),
+            )
+        )
     if not features:
         raise PipelineError(f"table {where}{table} has no feature columns (every column is listed in its yml)")
     return FeatureContract(table=table, features=tuple(features))

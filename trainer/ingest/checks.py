@@ -12,15 +12,16 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from trainer.errors import PipelineError
 from trainer.ingest.drops import Drop
 from trainer.ingest.raw_tables import RawTable
+from trainer.ingest.sources import FileSource
 from trainer.store.connection import quote_identifier
 
 
-def _file_columns(client: Client, path: Path) -> set[str]:
-    try:
-        described = client.query("DESCRIBE TABLE file({path:String}, 'Parquet')", parameters={"path": str(path)})
-    except ClickHouseError:
-        raise PipelineError(f"{path}: not a readable parquet file") from None
-    return {row[0] for row in described.result_rows}
+def check_present(path: Path) -> None:
+    """The file exists and is not empty: before ClickHouse is asked to read it."""
+    if not path.is_file():
+        raise PipelineError(f"{path}: file missing from the drop")
+    if path.stat().st_size == 0:
+        raise PipelineError(f"{path}: file is empty")
 
 
 def _count_non_finite(columns: tuple[str, ...]) -> str:
@@ -28,14 +29,10 @@ def _count_non_finite(columns: tuple[str, ...]) -> str:
     return " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in columns) or "0"
 
 
-def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, set[str]]:
-    """Check one file of a drop inside ClickHouse; returns its row count and columns, or raises naming the problem."""
-    path = drop.file(table)
-    if not path.is_file():
-        raise PipelineError(f"{path}: file missing from the drop")
-    if path.stat().st_size == 0:
-        raise PipelineError(f"{path}: file is empty")
-    file_columns = _file_columns(client, path)
+def check_drop_file(client: Client, drop: Drop, table: RawTable, source: FileSource) -> tuple[int, set[str]]:
+    """Check one file of a drop inside ClickHouse, read from `source` (trainer.ingest.sources); returns its row count
+    and columns, or raises naming the problem."""
+    path, file_columns = source.path, set(source.columns)
     missing = [column for column in table.required if column not in file_columns]
     if missing:
         hint = "; add them, or list them in var address_feature_exclude of dbt_project.yml" if set(missing) & set(table.measures) else ""
@@ -56,8 +53,8 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable) -> tuple[int, s
     expressions = ", ".join(f"{sql} AS {name}" for name, sql in checks.items())
     try:
         result = client.query(
-            f"SELECT {expressions} FROM file({{path:String}}, 'Parquet')",
-            parameters={"path": str(path), "processing_date": drop.processing_date, "window_days": drop.window_days},
+            f"SELECT {expressions} FROM {source.sql}",
+            parameters={**source.parameters, "processing_date": drop.processing_date, "window_days": drop.window_days},
         )
     except ClickHouseError as error:
         raise PipelineError(f"{path}: cannot be read: {str(error).splitlines()[0][:200]}") from None

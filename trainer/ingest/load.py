@@ -21,10 +21,11 @@ from loguru import logger
 
 from trainer.arguments import validate_network
 from trainer.errors import PipelineError
-from trainer.ingest.checks import check_drop_file
+from trainer.ingest.checks import check_drop_file, check_present
 from trainer.ingest.drops import Drop, find_drops
 from trainer.ingest.raw_tables import RAW_TABLES, RawTable, ensure_raw_tables, raw_tables
-from trainer.store.connection import quote_identifier, table_columns
+from trainer.ingest.sources import FileSource, file_source
+from trainer.store.connection import quote_identifier
 from trainer.store.partitions import staging_table, swap_partition
 
 STAGE_PREFIX = "_ingest_"
@@ -41,7 +42,26 @@ def stage_tables(client: Client, network: str) -> Iterator[dict[str, str]]:
 def load_drop(client: Client, drop: Drop, tables: tuple[RawTable, ...], stages: dict[str, str]) -> dict[str, int]:
     """Check every file of the drop, stage it, then swap each raw table's partition of the drop. `stages` comes
     from `stage_tables`, `tables` from raw_tables()."""
-    checked = {table.name: check_drop_file(client, drop, table) for table in tables}
+    with ExitStack() as sources:
+        for table in tables:
+            check_present(drop.file(table))
+        raw_types = {table.name: _table_columns(client, drop.network, table.name) for table in tables}
+        read = {
+            table.name: sources.enter_context(file_source(client, drop.network, table, drop.file(table), raw_types[table.name]))
+            for table in tables
+        }
+        return _check_and_swap(client, drop, tables, stages, read, raw_types)
+
+
+def _check_and_swap(
+    client: Client,
+    drop: Drop,
+    tables: tuple[RawTable, ...],
+    stages: dict[str, str],
+    read: dict[str, FileSource],
+    raw_types: dict[str, dict[str, str]],
+) -> dict[str, int]:
+    checked = {table.name: check_drop_file(client, drop, table, read[table.name]) for table in tables}
     if checked["raw_features"][0] == 0:
         logger.bind(drop=str(drop.directory)).warning("drop has no address features: its alerts get has_address_features = 0")
     row_counts = {name: rows for name, (rows, _) in checked.items()}
@@ -53,11 +73,9 @@ def load_drop(client: Client, drop: Drop, tables: tuple[RawTable, ...], stages: 
         for table in tables:
             stage = quote_identifier(stages[table.name])
             client.command(f"TRUNCATE TABLE {database}.{stage}")
-            columns = ", ".join(sorted(checked[table.name][1] & set(_table_columns(client, drop.network, table.name))))
-            client.command(
-                f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM file({{path:String}}, 'Parquet')",
-                parameters={"path": str(drop.file(table))},
-            )
+            columns = ", ".join(sorted(checked[table.name][1] & set(raw_types[table.name])))
+            source = read[table.name]
+            client.command(f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM {source.sql}", parameters=source.parameters)
         for table in tables:
             # An empty file empties the drop's partition.
             swap_partition(client, drop.network, table.name, stages[table.name], partition, empty=row_counts[table.name] == 0)
@@ -76,13 +94,19 @@ def _mark_drop(client: Client, drop: Drop, complete: bool, row_counts: dict[str,
     )
 
 
-_table_columns_cache: dict[tuple[str, str], list[str]] = {}
+_table_columns_cache: dict[tuple[str, str], dict[str, str]] = {}
 
 
-def _table_columns(client: Client, database: str, table: str) -> list[str]:
+def _table_columns(client: Client, database: str, table: str) -> dict[str, str]:
+    """The raw table's columns and their ClickHouse types, in order."""
     key = (database, table)
     if key not in _table_columns_cache:
-        _table_columns_cache[key] = table_columns(client, database, table)
+        _table_columns_cache[key] = dict(
+            client.query(
+                "SELECT name, type FROM system.columns WHERE database = {database:String} AND table = {table:String} ORDER BY position",
+                parameters={"database": database, "table": table},
+            ).result_rows
+        )
     return _table_columns_cache[key]
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from loguru import logger
@@ -19,8 +18,9 @@ from matplotlib.figure import Figure
 from trainer.errors import PipelineError
 from trainer.model_types import ModelSpec
 from trainer.monitor.drift import ensure_monitoring_tables
-from trainer.registry.artifacts import load_model, resolve_inside
+from trainer.registry.metadata import ModelMetadata
 from trainer.registry.table import list_models, resolve_model
+from trainer.registry.warehouse import load_registered_metadata
 from trainer.store.connection import qualified_name, quote_identifier, require_built_table, table_exists
 from trainer.train.triage import recorded_review_capacity
 
@@ -78,7 +78,7 @@ def realized(
     client: Client,
     network: str,
     spec: ModelSpec,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     start: date,
     end: date,
     scored: dict[date, int],
@@ -86,7 +86,7 @@ def realized(
 ) -> list[RealizedDay]:
     """The realized figures of one model per scoring date of the range that has mature labels."""
     require_built_table(client, network, spec.label_model)
-    metrics = metadata["metrics"]
+    metrics = metadata.metrics
     capacity = capacity or recorded_review_capacity(metadata) or 1
     threshold = metrics.get("autoclose_at_recall_95_threshold")
     query = (
@@ -94,13 +94,13 @@ def realized(
         .replace("LABELS", qualified_name(network, spec.label_model))
         .replace("KEY", quote_identifier(spec.key_column))
     )
-    parameters = {"start": start, "end": end, "version": metadata["model_id"], "capacity": capacity,
+    parameters = {"start": start, "end": end, "version": metadata.model_id, "capacity": capacity,
                   "threshold": float("nan") if threshold is None else float(threshold)}  # fmt: skip
     rows = client.query(query, parameters=parameters).result_rows
     return [
         RealizedDay(
             day,
-            metadata["model_id"],
+            metadata.model_id,
             scored.get(day, 0),
             int(labelled),
             int(positives),
@@ -116,9 +116,13 @@ def realized(
 
 
 def write_results(client: Client, network: str, spec: ModelSpec, days: list[RealizedDay]) -> None:
+    """Append the days' figures; `evaluated_at` is the version column of backtest_results (a ReplacingMergeTree), so
+    the newest evaluation of a (model, date) is the one that stays."""
     columns = ["processing_date", "model_version", "model_type", "scored", "labelled", "positives", "auc", "review_capacity",
                "precision_at_capacity", "recall_at_capacity", "autoclose_threshold", "positives_below_threshold"]  # fmt: skip
-    values = [[getattr(day, column) if column != "model_type" else spec.name for column in columns] for day in days]
+    evaluated_at = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    values = [[getattr(day, column) if column != "model_type" else spec.name for column in columns] + [evaluated_at] for day in days]
+    columns.append("evaluated_at")
     if values:
         client.insert(f"{quote_identifier(network)}.backtest_results", values, column_names=columns)
 
@@ -157,7 +161,7 @@ def backtest(
     ensure_monitoring_tables(client, network)
     models = scored_models(client, network, spec, start, end)
     if model_id:
-        wanted = resolve_model(client, registry_database, spec.name, network, model_id, output_dir).stem
+        wanted = resolve_model(client, registry_database, spec.name, network, model_id)["model_id"]
         models = {version: days for version, days in models.items() if version == wanted}
     if not models:
         raise PipelineError(f"no {spec.name} scores in {network}.{spec.output_table} between {start} and {end}: score those dates first")
@@ -167,11 +171,12 @@ def backtest(
         if version not in registered:
             logger.bind(model_version=version).warning("scores of a model that is not registered: skipped")
             continue
-        model_path = resolve_inside(output_dir, registered[version]["model_path"])
-        _, metadata = load_model(model_path)
+        model_path = output_dir / f"{version}.txt"  # the model's name in the output directory, for its backtest PNG
+        metadata = load_registered_metadata(client, registry_database, registered[version], output_dir)
         days = realized(client, network, spec, metadata, start, end, scored, capacity)
         write_results(client, network, spec, days)
         if days:
+            output_dir.mkdir(parents=True, exist_ok=True)
             model_path.with_name(f"{version}_backtest.png").write_bytes(render_backtest(f"{version}: realized on {network}", days))
         results[version] = days
         logger.bind(model_version=version, dates=len(scored), dates_with_mature_labels=len(days)).info("backtest written")

@@ -1,7 +1,9 @@
 -- Monitoring tables, in the network's database beside the scores.
 
 -- Population stability per feature (and for the score, feature '(score)') of each scoring batch, with the shares per
--- bin. Partitioned like the scores: re-scoring a date with the same model replaces its rows in one step.
+-- bin, the p-value of the shift (trainer/monitor/drift.py) and, for a feature whose drift is expected by design (level
+-- 'expected'), the reason its yml gives. Partitioned like the scores: re-scoring a date with the same model replaces
+-- its rows in one step.
 CREATE TABLE IF NOT EXISTS feature_drift (
     processing_date Date,
     model_version String,
@@ -14,10 +16,16 @@ CREATE TABLE IF NOT EXISTS feature_drift (
     bin_labels Array(String),
     expected_shares Array(Float64),
     actual_shares Array(Float64),
-    computed_at DateTime
+    computed_at DateTime,
+    p_value Float64,
+    reason String
 ) ENGINE = MergeTree
 PARTITION BY (processing_date, model_version)
 ORDER BY (processing_date, model_version, feature);
+
+-- Tables made before p_value and reason existed.
+ALTER TABLE feature_drift ADD COLUMN IF NOT EXISTS p_value Float64;
+ALTER TABLE feature_drift ADD COLUMN IF NOT EXISTS reason String;
 
 -- Realized performance of past scores once their labels are known, per scoring date and model; a backtest run
 -- replaces the rows of the dates it evaluates.

@@ -4,6 +4,9 @@
     python -m trainer.registry promote MODEL_ID --alias champion|challenger [--force] [--min-change METRIC=X] ...
     python -m trainer.registry demote MODEL_ID --alias champion|challenger
     python -m trainer.registry history [--model-type T] [--network N] [--json]        every alias change, newest first
+    python -m trainer.registry export MODEL_ID --to DIR                               the model's four files, from the warehouse
+    python -m trainer.registry import-files DIR                                       upload the files of models registered before
+                                                                                      the warehouse kept artifacts
 
 MODEL_ID may be `latest` with --model-type and --network (the newest model of that type).
 """
@@ -24,7 +27,8 @@ from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.registry.aliases import ALIASES, alias_history, aliases_of
 from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR
 from trainer.registry.promotion import MetricThreshold, default_thresholds, demote, promote, registered_model
-from trainer.registry.table import ensure_registry, list_models
+from trainer.registry.table import ensure_registry, list_models, pinned_checksums
+from trainer.registry.warehouse import export_model, import_files
 from trainer.store.connection import connect
 from trainer.store.settings import load_store_settings
 
@@ -74,14 +78,14 @@ def list_command(args: argparse.Namespace) -> None:
     if not rows:
         print("no trained models yet")
         return
-    print(f"{'model_id':<44} {'aliases':<20} {'network':<10} {'window':<23} {'rows':>8} {'test_auc':>8} {'cv_auc':>13}  path")
+    print(f"{'model_id':<44} {'aliases':<20} {'network':<10} {'window':<23} {'rows':>8} {'test_auc':>8} {'cv_auc':>13}  artifacts")
     for r in rows:
         window = f"{r['training_start_date']}..{r['training_end_date']}"
         cv = f"{r['cv_auc_mean']:.3f}±{r['cv_auc_std']:.3f}"
         aliases = ",".join(r["aliases"]) or "-"
         print(
             f"{r['model_id']:<44} {aliases:<20} {r['network']:<10} {window:<23} {r['num_samples']:>8} {r['test_auc']:>8.3f} {cv:>13}  "
-            f"{Path(r['model_path'])}"
+            f"{'warehouse' if pinned_checksums(r) else Path(r['model_path'])}"
         )
 
 
@@ -133,8 +137,40 @@ def history_command(args: argparse.Namespace) -> None:
         )
 
 
+def export_command(args: argparse.Namespace) -> None:
+    settings = load_store_settings()
+    network = validate_network(args.network) if args.network else None
+    with connect(settings) as client:
+        row = registered_model(client, settings.registry_database, args.model_id, args.model_type, network)
+        files = export_model(client, settings.registry_database, row, args.to)
+    for path in files.all():
+        if path.is_file():
+            print(path)
+
+
+def import_files_command(args: argparse.Namespace) -> None:
+    settings = load_store_settings()
+    with connect(settings) as client:
+        ensure_registry(client, settings.registry_database)
+        outcome = import_files(client, settings.registry_database, args.directory)
+    for model_id in outcome.imported:
+        print(f"{model_id}: uploaded to the warehouse")
+    for model_id in outcome.already:
+        print(f"{model_id}: already in the warehouse")
+    for model_id, why in outcome.skipped.items():
+        print(f"{model_id}: skipped ({why})")
+    if not outcome.imported and not outcome.already:
+        raise PipelineError(f"no model files of a registered model in {args.directory}")
+
+
 def parser_for(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m trainer.registry{'' if command == 'list' else ' ' + command}")
+    if command == "export":
+        parser.add_argument("model_id", help="a registered model id, or latest (with --model-type and --network)")
+        parser.add_argument("--to", required=True, type=Path, help="the directory to write the files into")
+    if command == "import-files":
+        parser.add_argument("directory", type=Path, help="a directory holding <model_id>.txt, .json, .png (and .md) files")
+        return parser
     if command in ("promote", "demote"):
         parser.add_argument("model_id", help="a registered model id, or latest (with --model-type and --network)")
         parser.add_argument("--alias", required=True, choices=ALIASES)
@@ -148,7 +184,10 @@ def parser_for(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--min-relative-change", action="append", default=[], metavar="METRIC=X", help="minimum relative improvement")
         parser.add_argument("--min-value", action="append", default=[], metavar="METRIC=X", help="minimum value of the candidate")
         parser.add_argument("--review-capacity", type=int, metavar="N", help="items reviewed per day, for the triage metrics")
-        parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
+        parser.add_argument(
+            "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+            help="where the files of models registered before the warehouse kept artifacts are (default trained_models/)",
+        )  # fmt: skip
     if command in ("list", "history"):
         parser.add_argument("--json", action="store_true", help="print rows as JSON")
     if command == "list":
@@ -156,7 +195,10 @@ def parser_for(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"list": list_command, "promote": promote_command, "demote": demote_command, "history": history_command}
+COMMANDS = {
+    "list": list_command, "promote": promote_command, "demote": demote_command, "history": history_command,
+    "export": export_command, "import-files": import_files_command,
+}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

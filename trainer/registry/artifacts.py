@@ -1,17 +1,13 @@
-"""Model files on disk: written atomically, loaded with their feature contract checked."""
+"""Model files: the four artifacts of a model as bytes (what the warehouse keeps, registry.warehouse), their local
+export written atomically, and a model parsed and checked from its text and metadata."""
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightgbm as lgb
 from clickhouse_connect.driver.client import Client
@@ -19,8 +15,14 @@ from clickhouse_connect.driver.client import Client
 from trainer.errors import PipelineError
 from trainer.features.contract import FeatureContract, load_contract
 from trainer.model_types import ModelSpec
+from trainer.registry.metadata import ModelMetadata
 
 DEFAULT_OUTPUT_DIR = Path("trained_models")
+
+# The artifacts of a model by kind, with the suffix of their exported file; a model is complete with the first three
+# (models from before model cards have no card).
+KINDS = {"model": ".txt", "metadata": ".json", "report": ".png", "card": ".md"}
+REQUIRED_KINDS = ("model", "metadata", "report")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,19 @@ class Artifacts:
     def required(self) -> tuple[Path, Path, Path]:
         """The files without which a model is incomplete."""
         return (self.model_path, self.metadata_path, self.report_path)
+
+    def by_kind(self) -> dict[str, Path]:
+        return dict(zip(KINDS, self.all(), strict=True))
+
+
+def payloads_of(model_text: str, metadata: ModelMetadata, report_png: bytes, card: str) -> dict[str, bytes]:
+    """The bytes of each artifact, by kind: what the warehouse keeps and an export writes, byte for byte."""
+    return {
+        "model": model_text.encode(),
+        "metadata": metadata.to_json().encode(),
+        "report": report_png,
+        "card": card.encode(),
+    }
 
 
 def artifact_stem(model_type: str, version: int, timestamp: str) -> str:
@@ -71,14 +86,16 @@ def _temporary_copy(path: Path, data: bytes) -> Path:
     return Path(temporary)
 
 
-def write_artifacts(artifacts: Artifacts, model_text: str, metadata: dict[str, Any], report_png: bytes, card: str) -> None:
+def write_artifacts(artifacts: Artifacts, model_text: str, metadata: ModelMetadata, report_png: bytes, card: str) -> None:
     """Write the four files under temporary names, then rename them into place; on any failure none remain."""
-    payloads = {
-        artifacts.model_path: model_text.encode(),
-        artifacts.metadata_path: json.dumps(metadata, indent=2, sort_keys=True).encode(),
-        artifacts.report_path: report_png,
-        artifacts.card_path: card.encode(),
-    }
+    write_payloads(artifacts, payloads_of(model_text, metadata, report_png, card))
+
+
+def write_payloads(artifacts: Artifacts, by_kind: dict[str, bytes]) -> None:
+    """Write the given artifacts (by kind) as files under temporary names, then rename them into place; on any
+    failure none of the set remains."""
+    paths = artifacts.by_kind()
+    payloads = {paths[kind]: data for kind, data in by_kind.items()}
     temporaries: dict[Path, Path] = {}
     try:
         for path, data in payloads.items():
@@ -93,17 +110,6 @@ def write_artifacts(artifacts: Artifacts, model_text: str, metadata: dict[str, A
 
 
 ARTIFACT_NAME = re.compile(r"^(?P<stem>(?P<model_type>[a-z_]+)_v(?P<version>\d+)_(?P<timestamp>\d{8}_\d{6}))\.(txt|json|png|md)$")
-
-
-@contextmanager
-def output_dir_lock(directory: Path) -> Iterator[None]:
-    """Serialise version allocation, file writing and registration among trainers sharing an output directory."""
-    with open(directory / ".registry.lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def artifacts_on_disk(directory: Path) -> dict[str, Artifacts]:
@@ -137,27 +143,38 @@ def resolve_inside(output_dir: Path, model_path: str) -> Path:
     return resolved
 
 
-def load_model(model_path: Path) -> tuple[lgb.Booster, dict[str, Any]]:
-    """The booster and its metadata; a missing or corrupted file fails with one line."""
+def load_model(model_path: Path) -> tuple[lgb.Booster, ModelMetadata]:
+    """The booster and its metadata from local files; a missing or corrupted file fails with one line."""
     metadata_path = model_path.with_suffix(".json")
     if not model_path.is_file() or not metadata_path.is_file():
         raise PipelineError(f"model files missing: {model_path} and {metadata_path} must both exist")
+    return parse_model(model_path.read_bytes(), metadata_path.read_bytes(), str(model_path))
+
+
+def parse_model(model_text: bytes, metadata_json: bytes, name: str) -> tuple[lgb.Booster, ModelMetadata]:
+    """The booster and its metadata from their bytes, checked to agree; `name` says which model in the one-line
+    failure."""
+    metadata = parse_metadata(metadata_json, name)
     try:
-        metadata = json.loads(metadata_path.read_text())
-        booster = lgb.Booster(model_str=model_path.read_text())
+        booster = lgb.Booster(model_str=model_text.decode())
     except (ValueError, lgb.basic.LightGBMError) as error:
-        raise PipelineError(f"model {model_path} is corrupted: {str(error).splitlines()[0][:160]}") from None
-    if booster.feature_name() != metadata.get("feature_names"):
-        raise PipelineError(f"model {model_path} does not match its metadata: the feature names differ")
+        raise PipelineError(f"model {name} is corrupted: {str(error).splitlines()[0][:160]}") from None
+    if booster.feature_name() != list(metadata.feature_names):
+        raise PipelineError(f"model {name} does not match its metadata: the feature names differ")
     return booster, metadata
 
 
-def feature_families(metadata: dict[str, Any]) -> dict[str, str]:
+def parse_metadata(metadata_json: bytes, name: str) -> ModelMetadata:
+    """The typed record of a model's metadata JSON (registry.metadata); what it cannot read fails in one line."""
+    return ModelMetadata.from_json(metadata_json, name)
+
+
+def feature_families(metadata: ModelMetadata) -> dict[str, str]:
     """The family of each feature the model was trained on, by feature name, in the model's feature order."""
-    return {feature["name"]: feature["family"] for feature in metadata["feature_contract"]["features"]}
+    return metadata.feature_contract.families()
 
 
-def model_contract(client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], table: str) -> FeatureContract:
+def model_contract(client: Client, network: str, spec: ModelSpec, metadata: ModelMetadata, table: str) -> FeatureContract:
     """The contract of `table` as built now, limited to the model's feature families and checked to be the one the
     model was trained on: a rebuilt table with other columns is refused, never read with shifted features."""
     families = tuple(sorted(set(feature_families(metadata).values())))
@@ -166,13 +183,13 @@ def model_contract(client: Client, network: str, spec: ModelSpec, metadata: dict
     return contract
 
 
-def check_contract(metadata: dict[str, Any], contract: FeatureContract) -> None:
+def check_contract(metadata: ModelMetadata, contract: FeatureContract) -> None:
     """The current training table's feature contract is the one the model was trained on."""
-    trained = [feature["name"] for feature in metadata["feature_contract"]["features"]]
+    trained = metadata.feature_contract.names()
     if trained != contract.names:
         missing = sorted(set(trained) - set(contract.names))
         added = sorted(set(contract.names) - set(trained))
         detail = (
             f"missing now: {', '.join(missing) or '-'}; new: {', '.join(added) or '-'}" if missing or added else "same columns, other order"
         )
-        raise PipelineError(f"feature contract of {contract.table} no longer matches model {metadata['model_id']} ({detail})")
+        raise PipelineError(f"feature contract of {contract.table} no longer matches model {metadata.model_id} ({detail})")

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from trainer.model_types import model_spec
+from trainer.registry.metadata import ModelMetadata
 
 PURPOSES = {
     ("alert", False): "scores each alert with the probability that its address turns out high risk within the label horizon",
@@ -34,44 +35,44 @@ def _figure(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def render_model_card(metadata: dict[str, Any], descriptions: dict[str, str], lineage: dict[str, str] | None = None) -> str:
+def render_model_card(metadata: ModelMetadata, descriptions: dict[str, str], lineage: dict[str, str] | None = None) -> str:
     """The card's Markdown. `descriptions` gives each feature's meaning (the contract's), `lineage` its raw source
     columns (or why they could not be resolved); without lineage the card says how to get it."""
-    spec = model_spec(metadata["model_type"])
-    period, stats, metrics = metadata["training_period"], metadata["data_stats"], metadata["metrics"]
-    environment = metadata.get("environment", {})
+    spec = model_spec(metadata.model_type)
+    period, stats, metrics = metadata.training_period, metadata.data_stats, metadata.metrics
+    environment = metadata.environment
     lines = [
-        f"# Model card: {metadata['model_id']}",
+        f"# Model card: {metadata.model_id}",
         "",
         "## Purpose",
         "",
         f"`{spec.name}` (LightGBM, objective `{spec.objective}`, one row per {spec.grain}) {PURPOSES[(spec.grain, spec.is_ranker)]}. "
-        f"Network `{metadata['network']}`, version {metadata['version']}, trained {metadata['timestamp']}. Scores are written to "
+        f"Network `{metadata.network}`, version {metadata.version}, trained {metadata.timestamp.isoformat()}. Scores are written to "
         f"`{spec.output_table}` by `python -m trainer.score`; investigators see them when the model holds the `champion` alias.",
         "",
         "## Training data",
         "",
         "| item | value |",
         "|---|---|",
-        f"| window | {period['start']} .. {period['end']} (training table `{metadata['feature_contract']['table']}`) |",
-        f"| out-of-time test from | {period['test_start']} (last {period['test_fraction']:.0%} of the dates) |",
-        f"| rows | {stats['rows']} labelled: {stats['train_rows']} training, {stats['test_rows']} test, "
-        f"{stats['train_rows_dropped_for_shared_entities']} training rows dropped for sharing an address with the test dates |",
-        f"| positives | {stats['positives']} ({stats['train_positive_rate']:.1%} of training rows, "
-        f"{stats['test_positive_rate']:.1%} of test rows) |",
-        f"| label rule | the address's latest risk level known within {period.get('label_horizon_days')} days after the "
-        f"{spec.grain}'s processing date (high or critical = positive); labels mature through {period.get('labels_mature_through')}; "
-        f"{stats.get('immature_label_rows_left_out', 0)} rows with immature labels left out |",
-        f"| data fingerprint | `{stats['fingerprint']}` (rows and an order-free hash of every value read) |",
-        f"| feature contract | {len(metadata['feature_names'])} features, fingerprint `{metadata['feature_contract']['fingerprint']}` |",
+        f"| window | {period.start} .. {period.end} (training table `{metadata.feature_contract.table}`) |",
+        f"| out-of-time test from | {period.test_start} (last {period.test_fraction:.0%} of the dates) |",
+        f"| rows | {stats.rows} labelled: {stats.train_rows} training, {stats.test_rows} test, "
+        f"{stats.train_rows_dropped_for_shared_entities} training rows dropped for sharing an address with the test dates |",
+        f"| positives | {stats.positives} ({stats.train_positive_rate:.1%} of training rows, "
+        f"{stats.test_positive_rate:.1%} of test rows) |",
+        f"| label rule | the address's latest risk level known within {period.label_horizon_days} days after the "
+        f"{spec.grain}'s processing date (high or critical = positive); labels mature through {period.labels_mature_through}; "
+        f"{stats.immature_label_rows_left_out} rows with immature labels left out |",
+        f"| data fingerprint | `{stats.fingerprint}` (rows and an order-free hash of every value read) |",
+        f"| feature contract | {len(metadata.feature_names)} features, fingerprint `{metadata.feature_contract.fingerprint}` |",
         "",
         "## Features",
         "",
     ]
     by_family: dict[str, list[str]] = defaultdict(list)
-    for feature in metadata["feature_contract"]["features"]:
+    for feature in metadata.feature_contract.features:
         by_family[feature["family"]].append(feature["name"])
-    gain = metadata.get("gain_by_family", {})
+    gain = metadata.gain_by_family
     for family in sorted(by_family, key=lambda f: -gain.get(f, 0.0)):
         lines += [f"### {family} ({len(by_family[family])} features, {gain.get(family, 0.0):.1%} of the gain)", ""]
         lines += ["| feature | meaning | raw columns |", "|---|---|---|"]
@@ -96,7 +97,7 @@ def render_model_card(metadata: dict[str, Any], descriptions: dict[str, str], li
         "|---|---|",
     ]
     lines += [f"| `{name}` | {_figure(metrics[name])} |" for name in sorted(metrics)]
-    guard = metadata.get("leakage_guard", {})
+    guard = metadata.leakage_guard
     lines += [
         "",
         "## Leakage guard",
@@ -114,9 +115,9 @@ def render_model_card(metadata: dict[str, Any], descriptions: dict[str, str], li
         "## Reproduce",
         "",
         "```bash",
-        f"dbt build --vars '{{network: {metadata['network']}, start: {period['start']}, end: {period['end']}, "
-        f"label_horizon_days: {period.get('label_horizon_days')}}}'",
-        metadata.get("command", f"python -m trainer --model-type {spec.name} --network {metadata['network']}"),
+        f"dbt build --vars '{{network: {metadata.network}, start: {period.start}, end: {period.end}, "
+        f"label_horizon_days: {period.label_horizon_days}}}'",
+        metadata.command or f"python -m trainer --model-type {spec.name} --network {metadata.network}",
         "```",
         "",
         "The data fingerprint above must match for the same model bytes (LightGBM is seeded and deterministic). Versions: "

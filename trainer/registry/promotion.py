@@ -23,9 +23,10 @@ from loguru import logger
 from trainer.errors import PipelineError
 from trainer.features.contract import check_table
 from trainer.model_types import ModelSpec, model_spec
-from trainer.registry.aliases import AliasChange, check_alias, current_aliases, ensure_alias_history, record
-from trainer.registry.artifacts import load_model, model_contract, resolve_inside
+from trainer.registry.aliases import AliasChange, AliasConflictError, AliasState, alias_states, check_alias, ensure_alias_history, record
+from trainer.registry.artifacts import model_contract
 from trainer.registry.table import list_models
+from trainer.registry.warehouse import load_registered
 from trainer.store.connection import qualified_name
 from trainer.store.settings import StoreSettings
 from trainer.train.extract import WINDOW, extract_rows, table_window
@@ -111,15 +112,16 @@ def compare_on_window(
     champion: dict[str, Any],
     output_dir: Path,
     review_capacity: int | None,
+    database: str,
 ) -> Comparison:
-    """Re-score candidate and champion (registry rows) on the same out-of-time, address-unseen window of the finished
-    training table."""
+    """Re-score candidate and champion (registry rows, their models loaded from the warehouse of `database`) on the
+    same out-of-time, address-unseen window of the finished training table."""
     models = {}
     for role, row in (("candidate", candidate), ("champion", champion)):
-        booster, metadata = load_model(resolve_inside(output_dir, row["model_path"]))
+        booster, metadata = load_registered(client, database, row, output_dir)
         models[role] = (booster, metadata)
     held = table_window(client, network, spec.training_table)
-    start = max(date.fromisoformat(metadata["training_period"]["test_start"]) for _, metadata in models.values())
+    start = max(metadata.training_period.test_start for _, metadata in models.values())
     if held is None or held[1] < start:
         raise PipelineError(
             f"{network}.{spec.training_table} holds no dates from {start} on, where both models are out of time: build a later window"
@@ -140,7 +142,7 @@ def compare_on_window(
         check_table(client, network, contract)
         data = extract_rows(client, network, spec, contract, where, parameters, int(rows))
         score = booster.predict(data.features)
-        threshold = metadata["metrics"].get("threshold")
+        threshold = metadata.metrics.get("threshold")
         figures[role] = window_metrics(spec, data.label, data.grade, score, data.processing_date, threshold, review_capacity)
     return Comparison(start, end, int(rows), int(positives), figures["candidate"], figures["champion"])
 
@@ -167,8 +169,9 @@ def promote(
     row = registered_model(client, database, model_id, model_type, network)
     spec = model_spec(row["model_type"])
     network, model_id = row["network"], row["model_id"]
-    holders = current_aliases(client, database)
-    previous = holders.get((network, spec.name, alias))
+    states = alias_states(client, database)
+    expected = states.get((network, spec.name, alias), AliasState(None, 0))
+    previous = expected.holder
     if previous == model_id:
         return PromotionOutcome(model_id, alias, previous, None, False, [])
     comparison, failures = None, []
@@ -177,7 +180,7 @@ def promote(
         champion = registered_model(client, database, previous, None, None) if previous else None
         try:
             if champion is not None:
-                comparison = compare_on_window(client, spec, network, row, champion, output_dir, review_capacity)
+                comparison = compare_on_window(client, spec, network, row, champion, output_dir, review_capacity, database)
         except PipelineError as error:
             if not force:
                 raise
@@ -203,13 +206,15 @@ def promote(
     )  # fmt: skip
     if actor:
         change.actor = actor
-    record(client, database, change)
-    if alias == "champion" and holders.get((network, spec.name, "challenger")) == model_id:
-        record(
-            client,
-            database,
-            AliasChange(network, spec.name, "challenger", model_id, "demote", actor=change.actor, reason="promoted to champion"),
-        )
+    # Compare-and-set against the state the gate compared with: a champion that changed meanwhile fails this one.
+    record(client, database, change, expected)
+    challenger = states.get((network, spec.name, "challenger"), AliasState(None, 0))
+    if alias == "champion" and challenger.holder == model_id:
+        demotion = AliasChange(network, spec.name, "challenger", model_id, "demote", actor=change.actor, reason="promoted to champion")
+        try:
+            record(client, database, demotion, challenger)
+        except AliasConflictError as conflict:  # the challenger moved meanwhile: it is no longer this model's to drop
+            logger.bind(model_id=model_id).warning(str(conflict))
     logger.bind(model_id=model_id, alias=alias, previous=previous, forced=change.forced, actor=change.actor).info("alias moved")
     return PromotionOutcome(model_id, alias, previous, comparison, change.forced, failures)
 
@@ -220,12 +225,13 @@ def demote(client: Client, settings: StoreSettings, model_id: str, alias: str, a
     check_alias(alias)
     ensure_alias_history(client, database)
     row = registered_model(client, database, model_id, None, None)
-    if current_aliases(client, database).get((row["network"], row["model_type"], alias)) != row["model_id"]:
+    expected = alias_states(client, database).get((row["network"], row["model_type"], alias), AliasState(None, 0))
+    if expected.holder != row["model_id"]:
         raise PipelineError(f"{row['model_id']} is not the {alias} of {row['model_type']} on {row['network']}")
     change = AliasChange(row["network"], row["model_type"], alias, row["model_id"], "demote", reason=reason)
     if actor:
         change.actor = actor
-    record(client, database, change)
+    record(client, database, change, expected)
     return row["model_id"]
 
 

@@ -20,7 +20,9 @@ def main() -> None:
     parser.add_argument("--processing-date", required=True, type=iso_date, help="YYYY-MM-DD")
     parser.add_argument("--model-id", default="champion", help="champion (default), challenger, latest, or a registered model id")
     parser.add_argument("--network", help="default: the dbt project's network var")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the models are (default trained_models/)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="files of models from before the warehouse (default trained_models/)"
+    )
     parser.add_argument("--no-drift", action="store_true", help="skip the drift of the batch against the training distributions")
     parser.add_argument(
         "--explain-top",

@@ -29,9 +29,11 @@ from trainer.errors import PipelineError, first_line
 from trainer.features.contract import FeatureContract, check_table
 from trainer.model_types import ModelSpec, model_spec
 from trainer.monitor.distributions import PSI_DRIFT
-from trainer.monitor.drift import write_drift
-from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, feature_families, load_model, model_contract
+from trainer.monitor.drift import EXPECTED, SIGNIFICANCE, write_drift
+from trainer.registry.artifacts import DEFAULT_OUTPUT_DIR, feature_families, model_contract
+from trainer.registry.metadata import ModelMetadata
 from trainer.registry.table import resolve_model
+from trainer.registry.warehouse import load_registered
 from trainer.score.explain import explained_rows, explanations
 from trainer.score.tables import ensure_scoring_tables
 from trainer.score.tree_shap import contributions as shap_contributions
@@ -70,6 +72,7 @@ class Batch:
         self.values: dict[str, Any] = {
             "batch_id": str(uuid.uuid4()), "processing_date": processing_date, "model_type": spec.name, "model_version": "",
             "status": "PROCESSING", "error_message": "", "input_rows": 0, "output_rows": 0, "latency_ms_json": "{}",
+            "drift_status": "", "drift_error": "",
         }  # fmt: skip
         self.latency: dict[str, int] = {}
         self._clock = time.perf_counter()
@@ -113,7 +116,7 @@ def score_date(
     batch = Batch(client, network, spec, processing_date)
     try:
         booster, metadata, contract = load_scoring_model(client, settings, spec, network, model_id, output_dir)
-        batch.values["model_version"] = metadata["model_id"]
+        batch.values["model_version"] = metadata.model_id
         batch.lap("load_model")
         data = extract_date(client, network, spec, contract, processing_date)
         batch.values["input_rows"] = len(data.keys)
@@ -122,10 +125,12 @@ def score_date(
         batch.lap("predict")
         explained = explained_rows(metadata) if explain_top is None else explain_top
         output = score_rows(spec, booster, metadata, contract, data, score, batch, explained)
-        write_scores(client, network, spec, output, processing_date, metadata["model_id"])
+        write_scores(client, network, spec, output, processing_date, metadata.model_id)
         batch.lap("write")
         batch.values["output_rows"] = output.num_rows
-        drifts = batch_drift(client, network, spec, metadata, contract, data, score) if drift else []
+        drifts = batch_drift(client, network, spec, metadata, contract, data, score, batch) if drift else []
+        if not drift:
+            batch.values["drift_status"] = "off"
         batch.lap("drift")
     except BaseException as error:
         # Every failure leaves a FAILED batch row; expected ones surface as one line, bugs keep their traceback.
@@ -135,18 +140,19 @@ def score_date(
             raise PipelineError(f"scoring {processing_date} failed: {message}") from None
         raise
     batch.record("COMPLETED")
-    outcome = ScoringOutcome(
-        batch.values["batch_id"], metadata["model_id"], spec.output_table, output.num_rows, batch.latency, drift=drifts
-    )
+    outcome = ScoringOutcome(batch.values["batch_id"], metadata.model_id, spec.output_table, output.num_rows, batch.latency, drift=drifts)
     if spec.explains:
         outcome.top = top_scores(spec, data, score, output)
     logger.bind(
         network=network, model_version=outcome.model_version, processing_date=str(processing_date), rows=outcome.rows, **batch.latency
     ).info(f"scores written to {spec.output_table}")
+    # Features whose drift is expected by design are reported in feature_drift with their reason, never warned about.
     drifted = [row for row in drifts if row["level"] == "drift"]
+    tested = sum(row["level"] != EXPECTED for row in drifts)
     if drifted:
         logger.bind(processing_date=str(processing_date), features=", ".join(row["feature"] for row in drifted[:10])).warning(
-            f"{len(drifted)} of {len(drifts)} distributions drifted from training (PSI >= {PSI_DRIFT})"
+            f"{len(drifted)} of {tested} distributions drifted from training "
+            f"(PSI >= {PSI_DRIFT}, significant at {SIGNIFICANCE:.0%} over the batch's {tested}, Bonferroni)"
         )
     return outcome
 
@@ -155,9 +161,10 @@ def load_scoring_model(
     client: Client, settings: StoreSettings, spec: ModelSpec, network: str, model_id: str, output_dir: Path
 ) -> tuple[lgb.Booster, dict[str, Any], FeatureContract]:
     """The model and the scoring table's contract restricted to the model's families, checked to be the contract the
-    model was trained on: a rebuilt table with other columns is refused, not scored with shifted features."""
-    model_path = resolve_model(client, settings.registry_database, spec.name, network, model_id, output_dir)
-    booster, metadata = load_model(model_path)
+    model was trained on: a rebuilt table with other columns is refused, not scored with shifted features. The model
+    loads from the warehouse (`output_dir` serves only models registered before the warehouse kept artifacts)."""
+    row = resolve_model(client, settings.registry_database, spec.name, network, model_id)
+    booster, metadata = load_registered(client, settings.registry_database, row, output_dir)
     return booster, metadata, model_contract(client, network, spec, metadata, spec.scoring_table)
 
 
@@ -180,7 +187,7 @@ def extract_date(client: Client, network: str, spec: ModelSpec, contract: Featur
 def score_rows(
     spec: ModelSpec,
     booster: lgb.Booster,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     contract: FeatureContract,
     data: ScoringData,
     score: np.ndarray,
@@ -198,7 +205,7 @@ def score_rows(
         rank[np.argsort(-score, kind="stable")] = np.arange(1, score.size + 1, dtype=np.int32)
         columns["rank"] = pa.array(rank)
     columns["score"] = pa.array(score, pa.float64())
-    columns["model_version"] = pa.array([metadata["model_id"]] * score.size, pa.string())
+    columns["model_version"] = pa.array([metadata.model_id] * score.size, pa.string())
     if spec.explains:
         families_by_name = feature_families(metadata)
         explained = np.arange(score.size)
@@ -222,16 +229,27 @@ def write_scores(client: Client, network: str, spec: ModelSpec, output: pa.Table
 
 
 def batch_drift(
-    client: Client, network: str, spec: ModelSpec, metadata: dict[str, Any], contract: FeatureContract, data: ScoringData, score: np.ndarray
+    client: Client,
+    network: str,
+    spec: ModelSpec,
+    metadata: ModelMetadata,
+    contract: FeatureContract,
+    data: ScoringData,
+    score: np.ndarray,
+    batch: Batch,
 ) -> list[dict[str, Any]]:
-    """The batch's drift rows. The scores are already written and valid, so a drift failure is reported as an error
-    line and leaves the batch COMPLETED, without drift rows for it."""
+    """The batch's drift rows. The scores are already written and valid, so a drift failure leaves the batch
+    COMPLETED, without drift rows for it: it is reported as an error line and recorded in the batch's drift_status and
+    drift_error, where monitoring finds it."""
     try:
-        return write_drift(client, network, spec, metadata, data.processing_date, list(contract.names), data.features, score)
+        rows = write_drift(client, network, spec, metadata, data.processing_date, list(contract.names), data.features, score)
     except ClickHouseError as error:
         message = first_line(error)
-        logger.bind(processing_date=str(data.processing_date), model_version=metadata["model_id"]).error(f"drift not computed: {message}")
+        batch.values.update(drift_status="failed", drift_error=message)
+        logger.bind(processing_date=str(data.processing_date), model_version=metadata.model_id).error(f"drift not computed: {message}")
         return []
+    batch.values["drift_status"] = "written" if rows else "skipped"
+    return rows
 
 
 def top_scores(spec: ModelSpec, data: ScoringData, score: np.ndarray, output: pa.Table, count: int = 10) -> list[dict[str, Any]]:

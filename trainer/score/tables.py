@@ -36,6 +36,10 @@ def ensure_scoring_tables(client: Client, network: str) -> None:
     """Every model type's output table and batch_metadata in the network's database; existing ones are kept."""
     statements = [output_table_ddl(spec) for spec in MODEL_SPECS.values()]
     apply_ddl(client, network, statements + sql_statements("trainer.score", "batch_metadata.sql"))
+    table = qualified_name(network, "batch_metadata")
+    # Stores made before batches recorded their drift gain the columns (empty for older rows).
+    client.command(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS drift_status LowCardinality(String) AFTER latency_ms_json")
+    client.command(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS drift_error String AFTER drift_status")
     for spec in MODEL_SPECS.values():
         # Stores made before rankers wrote their raw score gain the column (empty for older rows).
         if spec.is_ranker:

@@ -91,8 +91,10 @@ def sql_statements(package: str, file_name: str) -> list[str]:
 
 def apply_ddl(client: Client, database: str, statements: list[str]) -> None:
     """Create the database and the tables of `statements` (CREATE TABLE IF NOT EXISTS name ...) in it, leaving
-    existing ones alone."""
+    existing ones alone; `ALTER TABLE name ADD COLUMN IF NOT EXISTS ...` statements bring tables made by an older
+    release up to date."""
     quoted = quote_identifier(database)
     client.command(f"CREATE DATABASE IF NOT EXISTS {quoted}")
     for statement in statements:
-        client.command(statement.replace("CREATE TABLE IF NOT EXISTS ", f"CREATE TABLE IF NOT EXISTS {quoted}.", 1))
+        prefix = "ALTER TABLE " if statement.lstrip().startswith("ALTER TABLE ") else "CREATE TABLE IF NOT EXISTS "
+        client.command(statement.replace(prefix, f"{prefix}{quoted}.", 1))

@@ -4,6 +4,7 @@ leaves the old one intact. Ingestion (a drop's raw rows) and scoring (a date's s
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -26,13 +27,14 @@ def _placeholder(name: str, column_type: str) -> str:
 
 @contextmanager
 def staging_table(client: Client, database: str, table: str, prefix: str) -> Iterator[str]:
-    """An empty copy of `database`.`table` named `prefix` + table, dropped afterwards whatever happens; yields its
-    unquoted name."""
-    stage = qualified_name(database, prefix + table)
-    client.command(f"DROP TABLE IF EXISTS {stage}")
+    """An empty copy of `database`.`table`, dropped afterwards whatever happens; yields its unquoted name: `prefix` +
+    table + a suffix of this run's own, so that runs on one server (two scorings, a scoring during an ingest) never
+    share or drop each other's stage."""
+    name = f"{prefix}{table}_{uuid.uuid4().hex[:16]}"
+    stage = qualified_name(database, name)
     client.command(f"CREATE TABLE {stage} AS {qualified_name(database, table)}")
     try:
-        yield prefix + table
+        yield name
     finally:
         client.command(f"DROP TABLE IF EXISTS {stage}")
 

@@ -8,7 +8,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ from trainer.model_types import ModelSpec, model_spec
 from trainer.monitor.distributions import training_distributions
 from trainer.registry import table as registry
 from trainer.registry.artifacts import ensure_writable
+from trainer.registry.metadata import ContractRecord, DataStats, ModelMetadata, TrainingPeriod
 from trainer.registry.model_card import render_model_card
-from trainer.registry.publish import publish_model
+from trainer.registry.publish import publish_model, reuse_registered
 from trainer.store.connection import connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train import modeling
@@ -61,7 +62,7 @@ class TrainRequest:
 class TrainOutcome:
     model_id: str
     model_path: Path
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     reused: bool = False
 
 
@@ -195,13 +196,12 @@ def _config_key(
 
 
 def reusable_model(client: Client, settings: StoreSettings, plan: TrainingPlan) -> TrainOutcome | None:
-    """A registered model of the same configuration whose files are complete in this output directory: training
-    again would give the same bytes."""
+    """A registered model of the same configuration, from whichever host trained it: training again would give the
+    same bytes. Its files are exported from the warehouse into this output directory (registry.publish)."""
     for row in registry.list_models(client, settings.registry_database, config_key=plan.config_key):
-        model_path = Path(row["model_path"])
-        if model_path.parent.resolve() == plan.output_dir and model_path.is_file() and Path(row["metadata_path"]).is_file():
-            metadata = json.loads(Path(row["metadata_path"]).read_text())
-            return TrainOutcome(row["model_id"], model_path, metadata, reused=True)
+        reused = reuse_registered(client, settings, row, plan.output_dir)
+        if reused:
+            return TrainOutcome(row["model_id"], *reused, reused=True)
     return None
 
 
@@ -274,51 +274,52 @@ def publish(
     families = {feature.name: feature.family for feature in contract.features}
     family_gain = gain_by_family(contract.names, fitted.booster.feature_importance(importance_type="gain"), families)
 
-    def metadata_for(model_id: str, version: int, created_at: str, report_path: Path) -> dict[str, Any]:
-        return {
-            "model_id": model_id,
-            "model_type": plan.spec.name,
-            "version": version,
-            "timestamp": created_at,
-            "network": plan.network,
-            "training_period": {
-                "start": str(plan.start),
-                "end": str(plan.end),
-                "test_start": str(holdout.test_start),
-                "test_fraction": request.test_fraction,
-                **{key: value for key, value in plan.maturity.to_json().items() if key != "immature_label_rows_left_out"},
-            },
-            "data_stats": {
-                "rows": holdout.window.rows,
-                "train_rows": holdout.train.rows,
-                "test_rows": holdout.test.rows,
-                "train_rows_dropped_for_shared_entities": holdout.train_rows_dropped_for_shared_entities,
-                "immature_label_rows_left_out": plan.maturity.immature_rows,
-                "positives": holdout.window.positives,
-                "train_positive_rate": fitted.train_positive_rate,
-                "test_positive_rate": float(test.label.mean()),
-                "distinct_dates": holdout.distinct_dates,
-                "fingerprint": plan.data_fingerprint,
-            },
-            "metrics": metrics,
-            "hyperparameters": {**fitted.params, "num_boost_round": fitted.cv.rounds},
-            "feature_names": contract.names,
-            "num_trees": fitted.booster.num_trees(),
-            "feature_contract": {"table": contract.table, "fingerprint": contract.fingerprint(), "features": contract.to_json()},
-            "gain_by_family": family_gain,
-            "training_distributions": fitted.distributions,
-            "dbt_models": contract.producers,
-            "tuning": fitted.tuning,
-            "leakage_guard": plan.leakage_guard,
-            "command": reproduce_command(request, plan),
-            "environment": environment(client),
-            "config_key": plan.config_key,
-            "project_version": __version__,
-            "report_path": str(report_path),
-            "timings_s": {**timings.seconds, "evaluate_and_save": round(time.perf_counter() - evaluation_started, 3)},
-            "peak_rss_mb": peak_rss_mb(),
-            "peak_rss_mb_by_phase": timings.peak_rss_mb,
-        }
+    def metadata_for(model_id: str, version: int, created_at: datetime, report_path: Path) -> ModelMetadata:
+        return ModelMetadata(
+            model_id=model_id,
+            model_type=plan.spec.name,
+            version=version,
+            timestamp=created_at,
+            network=plan.network,
+            training_period=TrainingPeriod(
+                start=plan.start,
+                end=plan.end,
+                test_start=holdout.test_start,
+                test_fraction=request.test_fraction,
+                label_horizon_days=plan.maturity.horizon_days,
+                labels_mature_through=plan.maturity.mature_through,
+            ),
+            data_stats=DataStats(
+                rows=holdout.window.rows,
+                train_rows=holdout.train.rows,
+                test_rows=holdout.test.rows,
+                train_rows_dropped_for_shared_entities=holdout.train_rows_dropped_for_shared_entities,
+                immature_label_rows_left_out=plan.maturity.immature_rows,
+                positives=holdout.window.positives,
+                train_positive_rate=fitted.train_positive_rate,
+                test_positive_rate=float(test.label.mean()),
+                distinct_dates=holdout.distinct_dates,
+                fingerprint=plan.data_fingerprint,
+            ),
+            metrics=metrics,
+            hyperparameters={**fitted.params, "num_boost_round": fitted.cv.rounds},
+            feature_names=tuple(contract.names),
+            num_trees=fitted.booster.num_trees(),
+            feature_contract=ContractRecord(table=contract.table, fingerprint=contract.fingerprint(), features=tuple(contract.to_json())),
+            gain_by_family=family_gain,
+            training_distributions=fitted.distributions,
+            dbt_models=tuple(contract.producers),
+            tuning=fitted.tuning,
+            leakage_guard=plan.leakage_guard,
+            command=reproduce_command(request, plan),
+            environment=environment(client),
+            config_key=plan.config_key,
+            project_version=__version__,
+            report_path=str(report_path),
+            timings_s={**timings.seconds, "evaluate_and_save": round(time.perf_counter() - evaluation_started, 3)},
+            peak_rss_mb=peak_rss_mb(),
+            peak_rss_mb_by_phase=timings.peak_rss_mb,
+        )
 
     def report_for(model_id: str) -> bytes:
         return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain, metrics)
@@ -326,7 +327,7 @@ def publish(
     descriptions = {feature.name: feature.description for feature in contract.features}
     lineage = feature_lineage_or_none(client, plan.network, contract)
 
-    def card_for(metadata: dict[str, Any]) -> str:
+    def card_for(metadata: ModelMetadata) -> str:
         return render_model_card(metadata, descriptions, lineage)
 
     model_text = fitted.booster.model_to_string()

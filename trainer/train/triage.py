@@ -6,9 +6,10 @@ review) and scorers and rankers (only the order and the score threshold matter).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
+
+from trainer.registry.metadata import ModelMetadata
 
 KEPT_RECALLS = (0.95, 0.99)
 DEFAULT_CAPACITY_SHARE = 0.10  # without --review-capacity: a tenth of the median day's volume
@@ -20,10 +21,10 @@ def default_review_capacity(processing_date: np.ndarray) -> int:
     return max(1, math.ceil(float(np.median(per_day)) * DEFAULT_CAPACITY_SHARE)) if per_day.size else 1
 
 
-def recorded_review_capacity(metadata: dict[str, Any]) -> int | None:
+def recorded_review_capacity(metadata: ModelMetadata) -> int | None:
     """The review capacity per day a model was evaluated at (its `review_capacity_per_day` metric); None for a model
     trained before triage metrics were recorded."""
-    capacity = (metadata.get("metrics") or {}).get("review_capacity_per_day")
+    capacity = metadata.metrics.get("review_capacity_per_day")
     return int(capacity) if capacity else None
 
 

@@ -1,0 +1,1 @@
+"""Test infrastructure shared by the test tiers (not part of the product)."""
