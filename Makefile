@@ -51,15 +51,11 @@ daily: install profiles.yml
 
 # Three tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
 # training on the embedded engine), its files shared out to two processes (pytest-xdist), each with a store of its own,
-# and beside it tests/server (the `server` target: dbt-clickhouse over HTTP and the trainer's HTTP client, see
-# test-server), whose processes wait on the server much of the time; its output follows the integration tier's.
-SERVER_TIER_LOG := .server-tier.log
+# then tests/server (the `server` target: dbt-clickhouse over HTTP and the trainer's HTTP client, see test-server).
 test: install profiles.yml
 	$(BIN)/python -m pytest tests/unit
-	$(BIN)/python -m pytest tests/server > $(SERVER_TIER_LOG) 2>&1 & server_tier=$$!; \
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/integration; integration=$$?; \
-	wait $$server_tier; server=$$?; cat $(SERVER_TIER_LOG); \
-	test $$integration -eq 0 && test $$server -eq 0
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/integration
+	$(BIN)/python -m pytest tests/server
 
 # The server tier alone. By default it starts tests/support/clickhouse_http (the embedded engine behind ClickHouse's
 # HTTP interface, a test stand-in); to run it against a real ClickHouse server instead, point CLICKHOUSE_HOST,
