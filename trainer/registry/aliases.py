@@ -3,11 +3,9 @@ type and network. The `model_alias_history` table is append-only: every promotio
 when, why, whether the gate was forced and what the comparison showed.
 
 Changes are compare-and-set, so that two promotions racing on one server cannot both win. Each change of an alias
-carries the next `sequence` number after the one its writer read, and is inserted with that (alias, sequence) as its
-insert deduplication token: ClickHouse keeps the first insert of a token and silently drops a later one, atomically
-(a MergeTree's deduplication window; a ReplicatedMergeTree's does the same across replicas through Keeper). The
-writer then reads which change holds its sequence: its own, or the winner's, which it names in one line. An alias's
-holder is its change with the highest sequence (rows from before sequences existed count as 0, newest last)."""
+carries the next `sequence` number after the one its writer read, keyed by (alias, sequence) and written with
+store.first_write: the first change of a sequence holds it, and a writer that lost names the winner in one line. An
+alias's holder is its change with the highest sequence (rows from before sequences existed count as 0, newest last)."""
 
 from __future__ import annotations
 
@@ -22,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
 from trainer.store.connection import qualified_name, quote_identifier, string_filter, table_columns, table_exists
+from trainer.store.first_write import write_first
 
 ALIASES = ("champion", "challenger")
 HISTORY_TABLE = "model_alias_history"
@@ -108,23 +107,13 @@ def record(client: Client, database: str, change: AliasChange, expected: AliasSt
     change.sequence = expected.sequence + 1
     values = asdict(change)
     values["forced"] = int(change.forced)
-    columns = list(values)
-    token = f"alias/{change.network}/{change.model_type}/{change.alias}/{change.sequence}"
-    client.insert(
-        qualified_name(database, HISTORY_TABLE),
-        [[values[c] for c in columns]],
-        column_names=columns,
-        settings={"insert_deduplicate": 1, "insert_deduplication_token": token},
-    )
-    # Two changes of one sequence can only both exist when the window was exceeded: the earlier one wins then too.
-    winner = client.query(
-        f"SELECT change_id, model_id, action, actor, changed_at FROM {qualified_name(database, HISTORY_TABLE)} "
-        "WHERE network = {network:String} AND model_type = {model_type:String} AND alias = {alias:String} "
-        "AND sequence = {sequence:UInt64} ORDER BY changed_at, change_id LIMIT 1",
-        parameters={"network": change.network, "model_type": change.model_type, "alias": change.alias, "sequence": change.sequence},
-    ).result_rows
-    if not winner or winner[0][0] != change.change_id:
-        _, model_id, action, actor, changed_at = winner[0] if winner else ("", "?", "?", "?", "?")
+    key = {"network": "String", "model_type": "String", "alias": "String", "sequence": "UInt64"}
+    winner = write_first(
+        client, database, HISTORY_TABLE, values, key, order=("changed_at", "change_id"),
+        returned=("change_id", "model_id", "action", "actor", "changed_at"),
+    )  # fmt: skip
+    if winner[0] != change.change_id:
+        _, model_id, action, actor, changed_at = winner
         raise AliasConflictError(
             f"{change.alias} of {change.model_type} on {change.network} was changed by another run first ({action} of {model_id} "
             f"by {actor} at {changed_at}); nothing recorded for {change.model_id}: check `python -m trainer.registry history` "

@@ -29,6 +29,7 @@ from trainer.errors import PipelineError
 from trainer.registry.aliases import ALIASES, current_aliases
 from trainer.registry.metadata import ModelMetadata
 from trainer.store.connection import qualified_name, quote_identifier, string_filter, table_columns, table_exists
+from trainer.store.first_write import write_first
 
 REGISTRY_TABLE = "trained_models"
 ARTIFACTS_TABLE = "model_artifacts"
@@ -214,19 +215,11 @@ def claim_version(client: Client, database: str, model_type: str, network: str) 
 
 
 def try_claim(client: Client, database: str, model_type: str, network: str, version: int) -> bool:
-    """Append a claim of `version` and read back whether it holds the version."""
+    """Append a claim of `version` and read back whether it holds the version (store.first_write)."""
     claim_id = str(uuid.uuid4())
-    client.insert(
-        qualified_name(database, CLAIMS_TABLE),
-        [[network, model_type, version, claim_id, writer_identity()]],
-        column_names=["network", "model_type", "version", "claim_id", "writer"],
-        settings={"insert_deduplicate": 1, "insert_deduplication_token": f"{network}/{model_type}/{version}", "async_insert": 0},
-    )
-    holder = client.command(
-        f"SELECT claim_id FROM {qualified_name(database, CLAIMS_TABLE)} WHERE network = {{network:String}} "
-        "AND model_type = {model_type:String} AND version = {version:UInt32} ORDER BY claimed_at, claim_id LIMIT 1",
-        parameters={"network": network, "model_type": model_type, "version": version},
-    )
+    claim = {"network": network, "model_type": model_type, "version": version, "claim_id": claim_id, "writer": writer_identity()}
+    key = {"network": "String", "model_type": "String", "version": "UInt32"}
+    (holder,) = write_first(client, database, CLAIMS_TABLE, claim, key, order=("claimed_at", "claim_id"), returned=("claim_id",))
     return holder == claim_id
 
 
