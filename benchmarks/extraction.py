@@ -2,7 +2,7 @@
 
     CHDB_PATH=... python -m benchmarks.extraction --network ethereum
 
-1. the trainer's reader, `trainer.train.extract.extract`: Arrow record batches copied into one float32 matrix, on the
+1. the trainer's reader, `trainer.evaluation.extract.extract`: Arrow record batches copied into one float32 matrix, on the
    embedded engine from chDB's own Arrow stream (training runs read their training and test rows the same
    way, as two queries);
 2. clickhouse-connect's `query_arrow` (on chDB it materialises the whole Arrow result first), into the same matrix;
@@ -22,10 +22,10 @@ import numpy as np
 
 from trainer.arguments import validate_network
 from trainer.cli import run_cli
+from trainer.evaluation.extract import extract, table_window
 from trainer.features.contract import load_contract
 from trainer.model_types import model_spec
 from trainer.store.connection import connect, quote_identifier
-from trainer.train.extract import extract, table_window
 
 REPEATS = 2  # each path runs this often, in turn; the best time counts
 

@@ -11,6 +11,9 @@ import pytest
 from tests.integration.support import clone_network
 from tests.integration.test_failure_matrix import run_main
 from trainer.errors import PipelineError
+from trainer.evaluation.extract import extract_rows, window_parameters
+from trainer.evaluation.split import plan_holdout
+from trainer.evaluation.triage import triage_metrics
 from trainer.features.contract import load_contract
 from trainer.model_types import MODEL_TYPES, model_spec
 from trainer.registry import __main__ as registry_cli
@@ -29,10 +32,7 @@ from trainer.registry.promotion import MetricThreshold, demote, promote
 from trainer.score import score_date
 from trainer.store.connection import qualified_name
 from trainer.store.settings import load_store_settings
-from trainer.train.extract import extract_rows, window_parameters
 from trainer.train.pipeline import TrainRequest, train_model
-from trainer.train.split import plan_holdout
-from trainer.train.triage import triage_metrics
 
 NETWORK = "modelops"
 DAY = "2024-03-31"

@@ -13,14 +13,14 @@ import pytest
 
 from tests.integration.support import copy_feature_tables
 from trainer.errors import PipelineError
+from trainer.evaluation.extract import extract, extract_rows, fingerprint, window_parameters
+from trainer.evaluation.split import plan_holdout
 from trainer.features.contract import load_contract
 from trainer.model_types import model_spec
 from trainer.registry import list_models
 from trainer.registry.artifacts import Artifacts, check_contract, load_model
 from trainer.store.connection import qualified_name
-from trainer.train.extract import extract, extract_rows, fingerprint, window_parameters
 from trainer.train.pipeline import TrainRequest, train_model
-from trainer.train.split import plan_holdout
 
 REGISTRY_DB = "aml"
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.train.metrics import auc_or_half, best_f1_threshold, binary_metrics, precision_recall_at_k, ranking_metrics, review_budgets
+from trainer.evaluation.metrics import (
+    auc_or_half,
+    best_f1_threshold,
+    binary_metrics,
+    precision_recall_at_k,
+    ranking_metrics,
+    review_budgets,
+)
 
 
 def test_precision_and_recall_at_k_count_the_top_k_by_score() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainer.errors import PipelineError
-from trainer.train.split import TEST_ROWS, Holdout, LabelCounts, check_classes, first_test_date, group_sizes
+from trainer.evaluation.split import TEST_ROWS, Holdout, LabelCounts, check_classes, first_test_date, group_sizes
 
 DATES = [date(2025, 2, 25) + timedelta(days=i) for i in range(10)]  # across a month end, in another year
 

@@ -13,7 +13,7 @@ SQL = re.compile(r"\b(SELECT|INSERT|ALTER|CREATE|DROP|DELETE|DESCRIBE|EXISTS|FRO
 
 # What may be interpolated into SQL text: identifiers that went through quote_identifier, qualified_name or validate_network,
 # fragments assembled from those or from the constants of trainer.ingest.RAW_TABLES, and the constant predicates
-# of trainer.train.extract and trainer.train.split (WINDOW, TEST_ROWS, test_addresses), whose values are bound. Every other
+# of trainer.evaluation.extract and trainer.evaluation.split (WINDOW, TEST_ROWS, test_addresses), whose values are bound. Every other
 # interpolation must be a bound parameter ({name:Type} in the SQL, parameters=... in the call).
 SAFE_NAMES = {
     "database", "table", "target", "stage", "key", "grade", "where", "feature_sql", "columns", "expressions", "sql", "name",

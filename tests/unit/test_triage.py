@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.train.triage import at_capacity, auto_close, default_review_capacity, tail_recall, triage_metrics
+from trainer.evaluation.triage import at_capacity, auto_close, default_review_capacity, tail_recall, triage_metrics
 
 LABEL = np.array([1, 0, 1, 0, 0, 1, 0, 0])
 SCORE = np.array([0.9, 0.8, 0.3, 0.1, 0.7, 0.6, 0.2, 0.05])

@@ -22,7 +22,6 @@ from trainer.registry.metadata import ModelMetadata
 from trainer.registry.table import list_models, resolve_model
 from trainer.registry.warehouse import load_registered_metadata
 from trainer.store.connection import qualified_name, quote_identifier, require_built_table, table_exists
-from trainer.train.triage import recorded_review_capacity
 
 # Per scoring date of one model: the scores joined with the labels of the same items (label tables hold mature dates
 # only), the top `capacity` labelled items of each day by score, and the positives below the auto-close threshold.
@@ -87,7 +86,7 @@ def realized(
     """The realized figures of one model per scoring date of the range that has mature labels."""
     require_built_table(client, network, spec.label_model)
     metrics = metadata.metrics
-    capacity = capacity or recorded_review_capacity(metadata) or 1
+    capacity = capacity or metadata.review_capacity_per_day() or 1
     threshold = metrics.get("autoclose_at_recall_95_threshold")
     query = (
         REALIZED.replace("SCORES", qualified_name(network, spec.output_table))

@@ -103,6 +103,12 @@ class ModelMetadata:
     peak_rss_mb_by_phase: dict[str, float] = field(default_factory=dict)
     model_card: str = ""  # set by publish once the card is rendered from the rest
 
+    def review_capacity_per_day(self) -> int | None:
+        """The review capacity per day the model was evaluated at; None for a model trained before triage metrics
+        were recorded."""
+        capacity = self.metrics.get("review_capacity_per_day")
+        return int(capacity) if capacity else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, **_plain(self)}
 

@@ -21,6 +21,8 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
+from trainer.evaluation.extract import WINDOW, extract_rows, table_window
+from trainer.evaluation.metrics import window_metrics
 from trainer.features.contract import check_table
 from trainer.model_types import ModelSpec, model_spec
 from trainer.registry.aliases import AliasChange, AliasConflictError, AliasState, alias_states, check_alias, ensure_alias_history, record
@@ -29,8 +31,6 @@ from trainer.registry.table import list_models
 from trainer.registry.warehouse import load_registered
 from trainer.store.connection import qualified_name
 from trainer.store.settings import StoreSettings
-from trainer.train.extract import WINDOW, extract_rows, table_window
-from trainer.train.metrics import window_metrics
 
 # Rows of the comparison window whose address has no earlier row in the table (bound: network, start, end).
 UNSEEN_ADDRESSES = "address NOT IN (SELECT address FROM {table} WHERE network = {network:String} AND processing_date < {start:Date})"

@@ -8,7 +8,6 @@ import json
 import numpy as np
 
 from trainer.registry.metadata import ModelMetadata
-from trainer.train.triage import recorded_review_capacity
 
 TOP_REASONS = 3
 
@@ -19,7 +18,7 @@ def explained_rows(metadata: ModelMetadata) -> int:
     Exact contributions cost about 0.15 ms a row for a model of a few hundred trees (trainer/score/tree_shap.py;
     LightGBM's own TreeSHAP, 1-2 ms), so explaining every row of a busy chain's day would still dominate scoring. A
     model without a recorded capacity has every row explained (0)."""
-    return recorded_review_capacity(metadata) or 0
+    return metadata.review_capacity_per_day() or 0
 
 
 def explanations(contributions: np.ndarray, feature_names: list[str], families: dict[str, str], top: int = TOP_REASONS) -> list[str]:

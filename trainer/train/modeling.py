@@ -12,10 +12,10 @@ from loguru import logger
 from sklearn.model_selection import GroupKFold
 
 from trainer.errors import PipelineError
+from trainer.evaluation.extract import TrainingData
+from trainer.evaluation.metrics import auc_or_half
+from trainer.evaluation.split import group_sizes
 from trainer.model_types import ModelSpec
-from trainer.train.extract import TrainingData
-from trainer.train.metrics import auc_or_half
-from trainer.train.split import group_sizes
 
 MAX_ROUNDS = 1000
 EARLY_STOPPING_ROUNDS = 40

@@ -20,6 +20,9 @@ from loguru import logger
 from trainer import __version__
 from trainer.arguments import check_at_least, check_fraction, check_window, resolve_network
 from trainer.errors import PipelineError
+from trainer.evaluation.extract import TrainingData, extract_rows, fingerprint, table_window, window_parameters
+from trainer.evaluation.metrics import best_f1_threshold, window_metrics
+from trainer.evaluation.split import Holdout, check_classes, leakage_guard, plan_holdout
 from trainer.features.catalogue import raw_columns_text
 from trainer.features.contract import FeatureContract, check_table, load_contract, read_manifest
 from trainer.features.lineage import LineageResolver, catalog_from_store
@@ -33,11 +36,8 @@ from trainer.registry.publish import publish_model, reuse_registered
 from trainer.store.connection import connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train import modeling
-from trainer.train.extract import TrainingData, extract_rows, fingerprint, table_window, window_parameters
 from trainer.train.labels import LabelMaturity, label_maturity
-from trainer.train.metrics import best_f1_threshold, window_metrics
 from trainer.train.report import gain_by_family, render_report
-from trainer.train.split import Holdout, check_classes, leakage_guard, plan_holdout
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
 

@@ -17,7 +17,7 @@ from clickhouse_connect.driver.client import Client
 
 from trainer.arguments import check_fraction
 from trainer.errors import PipelineError
-from trainer.train.extract import WINDOW
+from trainer.evaluation.extract import WINDOW
 
 # The parts, as predicates over the window (bound parameters: network, start, end, test_start). `{table}` is the
 # quoted table name. A training row's address never appears on a test date.

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, ndcg_score, precision_recall_curve, roc_auc_score
 
+from trainer.evaluation.split import group_sizes
+from trainer.evaluation.triage import triage_metrics
 from trainer.model_types import ModelSpec
-from trainer.train.split import group_sizes
-from trainer.train.triage import triage_metrics
 
 
 def review_budgets(rows: int) -> dict[str, int]:

@@ -9,8 +9,6 @@ import math
 
 import numpy as np
 
-from trainer.registry.metadata import ModelMetadata
-
 KEPT_RECALLS = (0.95, 0.99)
 DEFAULT_CAPACITY_SHARE = 0.10  # without --review-capacity: a tenth of the median day's volume
 
@@ -19,13 +17,6 @@ def default_review_capacity(processing_date: np.ndarray) -> int:
     """A tenth of the median number of items per processing date, at least 1."""
     _, per_day = np.unique(processing_date, return_counts=True)
     return max(1, math.ceil(float(np.median(per_day)) * DEFAULT_CAPACITY_SHARE)) if per_day.size else 1
-
-
-def recorded_review_capacity(metadata: ModelMetadata) -> int | None:
-    """The review capacity per day a model was evaluated at (its `review_capacity_per_day` metric); None for a model
-    trained before triage metrics were recorded."""
-    capacity = metadata.metrics.get("review_capacity_per_day")
-    return int(capacity) if capacity else None
 
 
 def auto_close(label: np.ndarray, score: np.ndarray, kept_recall: float) -> dict[str, float | None]:
