@@ -73,7 +73,7 @@ def test_signal_in_each_phase_stops_cleanly_and_the_next_run_succeeds(
     assert len(list_models(client, REGISTRY_DB)) == rows_before
     assert unregistered_artifacts(client) == orphans_before, "the interrupted publish removed its artifact rows"
     assert run_main(train_cli.main, argv, capsys).code == 0
-    assert len(list(output_dir.glob("cluster_scorer_v*.txt"))) == 1
+    assert len(list(output_dir.glob("*_cluster_scorer_v*.txt"))) == 1
 
 
 def test_crash_between_artifacts_and_registry_row_is_cleaned_up(ethereum, client, monkeypatch, tmp_path: Path) -> None:
