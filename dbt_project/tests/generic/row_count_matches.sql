@@ -5,7 +5,11 @@
   comparison is limited to the dates the checked rows hold. Fails with one row giving both counts.
 -#}
 {% test row_count_matches(model, compare_model, compare_where=none) %}
-select actual_rows, expected_rows
+select
+    actual_rows,
+    expected_rows,
+    toString(actual_rows) || ' rows where {{ compare_model | replace("'", "") }} has ' || toString(expected_rows)
+        || ': a join lost or duplicated rows; {{ data_test_remedy(model) }}' as problem
 from (
     select
         (select count() from {{ model }}) as actual_rows,
