@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="files of models from before the warehouse (default trained_models/)"
     )
-    parser.add_argument("--no-drift", action="store_true", help="skip the drift of the batch against the training distributions")
+    parser.add_argument("--no-drift", action="store_true", help="skip the drift of the batch against the model's reference distributions")
     parser.add_argument(
         "--explain-top",
         type=int,

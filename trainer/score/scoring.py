@@ -103,7 +103,8 @@ def score_date(
     explain_top: int | None = None,
 ) -> ScoringOutcome:
     """Score every row of one processing date with a registered model: the champion by default, or `challenger`,
-    `latest` or a model id; then write the batch's drift against the training distributions (unless `drift` is off).
+    `latest` or a model id; then write the batch's drift against the model's reference distributions (unless `drift`
+    is off).
     Explaining types explain the `explain_top` highest scores of the date (None: the model's review capacity per day;
     0: every row)."""
     spec = model_spec(model_type)

@@ -11,7 +11,7 @@ def print_outcome(outcome: ScoringOutcome, model_type: str) -> None:
     print(f"{outcome.rows} rows written to {outcome.table} by {outcome.model_version} (batch {outcome.batch_id})")
     if outcome.drift:
         shown = [row for row in outcome.drift if row["level"] != "ok"][:10] or outcome.drift[:3]
-        print(f"drift against training (PSI; watch from {PSI_WATCH}, drift from {PSI_DRIFT}):")
+        print(f"drift against the training window's test part (PSI; watch from {PSI_WATCH}, drift from {PSI_DRIFT}):")
         for row in shown:
             print(f"  {row['feature']:<40} {row['family']:<12} {row['psi']:>7.3f}  {row['level']}")
     key = model_spec(model_type).key_column
