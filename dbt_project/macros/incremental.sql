@@ -12,6 +12,8 @@
         {{- return('1 = 1') -}}
     {%- endif -%}
     {%- set preceding = 'unbounded' if lookback_days is none else lookback_days | int -%}
+    {#- A table from before its label_horizon_days column: on_schema_change then asks for a full refresh. -#}
+    {%- set horizon = horizon and 'label_horizon_days' in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
     {%- set dates_sql -%}
         select toString(drops.day)
         from (

@@ -180,6 +180,11 @@ def test_source_tests_read_the_drops_from_checks_from_on_and_dbt_test_reads_all(
     finally:
         client.command(bad_address.replace("address = ''", "address = alert_id"))
         client.command(retype, parameters={"of": "never_seen_type", "to": "eoa"})
+        # The drop now holds other addresses: recorded as loaded again, so that the next builds rebuild its date.
+        client.command(
+            f"INSERT INTO {NETWORK}.ingested_drops (processing_date, window_days, complete, source, row_counts_json, ingested_at) "
+            f"VALUES ('{old_date}', 7, 1, 'loaded by hand', '{{}}', now64(3))"
+        )
 
 
 def test_rebuild_dates_read_each_tables_projection_and_a_missing_date_is_rebuilt(client, daily) -> None:
