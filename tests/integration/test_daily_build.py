@@ -187,6 +187,32 @@ def test_source_tests_read_the_drops_from_checks_from_on_and_dbt_test_reads_all(
         )
 
 
+def test_a_date_rebuilt_to_no_rows_holds_none_as_in_a_full_build(client, daily) -> None:
+    """A drop ingested again whose alerts can no longer get a label: the label table and training mart rewrite its
+    date to no rows, so the build drops the date's old rows (insert_overwrite alone replaces only dates it writes)."""
+    old_date = START + timedelta(days=6)
+    marts = ("int_alert_labels", "training_alerts")
+
+    def rows(model: str) -> int:
+        return client.command(f"SELECT count() FROM {NETWORK}.{model} WHERE processing_date = {{day:Date}}", parameters={"day": old_date})
+
+    assert all(rows(model) for model in marts)
+    # Addresses no label source knows, and the drop recorded as loaded again.
+    client.command(
+        f"ALTER TABLE {NETWORK}.raw_alerts UPDATE address = alert_id WHERE processing_date = {{day:Date}} SETTINGS mutations_sync = 2",
+        parameters={"day": old_date},
+    )
+    client.command(
+        f"INSERT INTO {NETWORK}.ingested_drops (processing_date, window_days, complete, source, row_counts_json, ingested_at) "
+        "VALUES ({day:Date}, 7, 1, 'loaded by hand', '{}', now64(3))",
+        parameters={"day": old_date},
+    )
+    ok, log = run_dbt("run", "--select", *marts, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+    for model in marts:
+        assert rows(model) == 0, model
+
+
 def test_rebuild_dates_read_each_tables_projection_and_a_missing_date_is_rebuilt(client, daily) -> None:
     """Every incremental table answers `max(built_at)` per date from its built_dates projection (macro
     rebuild_dates reads it); a date the table lacks is rebuilt by the next incremental build."""

@@ -1,6 +1,6 @@
-{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_dates_outside() }}") }}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': none}) }}
 {#- The dates whose drops changed (macro rebuild_dates): the families read every drop up to a date at most. -#}
-{%- set dates_to_build = rebuild_dates(none) %}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- Every alert of the window with every feature: what alert models score, and the base of training_alerts. -#}
 

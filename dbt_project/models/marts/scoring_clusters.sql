@@ -1,6 +1,6 @@
-{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_dates_outside() }}") }}
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': 0}) }}
 {#- The dates whose drops changed (macro rebuild_dates): a cluster profile reads its own drop. -#}
-{%- set dates_to_build = rebuild_dates(0) %}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- Every cluster of the window with every feature: what cluster_scorer scores, and the base of training_clusters. -#}
 

@@ -1,7 +1,7 @@
-{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_dates_outside(last='least(' ~ window_end() ~ ', ' ~ labels_mature_through() ~ ')') }}") }}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates(last='least(' ~ window_end() ~ ', ' ~ labels_mature_through() ~ ')') }}", rebuild={'lookback_days': none, 'label_horizon': true}) }}
 {#- Labelled rows: a date's rows read every drop up to the date plus the horizon (macro rebuild_dates, as the label
     tables), mature dates only. -#}
-{%- set dates_to_build = rebuild_dates(none, label_horizon_days(), horizon=true) %}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- The alert-grain training table of alert_scorer and alert_ranker: one row per labelled alert of the window. -#}
 

@@ -1,8 +1,8 @@
-{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_dates_outside() }}") }}
 {#- An alert's own history: its address's alerts of the history_days before its date. A date's rows read those
     drops, so a build rewrites the dates whose drops of that span changed (macro rebuild_dates). -#}
 {%- set history_days = 30 %}
-{%- set dates_to_build = rebuild_dates(history_days) %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': history_days}) }}
+{%- set dates_to_build = rebuild_dates() %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 

@@ -1,6 +1,6 @@
-{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_dates_outside() }}") }}
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': 0}) }}
 {#- The dates whose drops changed (macro rebuild_dates); a date's rows read its own drop. -#}
-{%- set dates_to_build = rebuild_dates(0) %}
+{%- set dates_to_build = rebuild_dates() %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 

@@ -2,7 +2,8 @@
     partition_by='labelled_on',
     order_by=['address', 'labelled_on'],
     projections=[{'name': 'built_dates', 'query': 'select labelled_on, max(built_at) group by labelled_on'}],
-    post_hook="{{ drop_dates_outside(first='toDate(0)', last=window_end() ~ ' + ' ~ label_horizon_days(), column='labelled_on') }}"
+    post_hook="{{ drop_stale_dates(first='toDate(0)', last=window_end() ~ ' + ' ~ label_horizon_days()) }}",
+    rebuild={'column': 'labelled_on'}
 ) }}
 
 {#- Incremental by labelled_on, the date of the drop a label came in: a date's rows read that drop only, so a build
@@ -15,7 +16,7 @@ with labels as (
     select * from {{ ref('stg_address_labels') }}
     -- Labels up to the last label cutoff of the window (var label_horizon_days past its end).
     where labelled_on <= {{ label_cutoff }}
-      and {{ rebuild_dates(column='labelled_on', first='toDate(0)', last=label_cutoff) }}
+      and {{ rebuild_dates(first='toDate(0)', last=label_cutoff) }}
 ),
 
 daily as (
