@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Test processes share two cores (two pytest-xdist workers, the test server, dbt's and the trainer's children): OpenMP
+# threads that spin while they wait (LightGBM's default) take the cores the other processes need. Set before LightGBM
+# is first imported; child processes inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 SESSION_ROOT = Path(os.environ.get("AML_TEST_ROOT", "")) if os.environ.get("AML_TEST_ROOT") else None
 
 

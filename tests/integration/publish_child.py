@@ -69,7 +69,7 @@ def register_legacy_model(client: Client, database: str, directory: Path, networ
     paths and no checksums."""
     registry.ensure_registry(client, database)
     version = registry.claim_version(client, database, model_type, network)
-    stem = artifact_stem(model_type, version, "20240101_000000")
+    stem = artifact_stem(network, model_type, version, "20240101_000000")
     files = Artifacts.of(directory.resolve(), stem)
     directory.mkdir(parents=True, exist_ok=True)
     metadata = small_metadata(stem, version, datetime(2024, 1, 1, tzinfo=UTC), network, model_type, files.report_path)

@@ -16,6 +16,7 @@ from trainer.errors import PipelineError
 from trainer.features.contract import load_contract
 from trainer.ingest import ingest
 from trainer.model_types import model_spec
+from trainer.sample_data import generate_drops
 from trainer.store.settings import project_var
 
 SMALL_WINDOW = (date(2023, 5, 1), date(2023, 5, 3))
@@ -67,7 +68,11 @@ def test_unit_tests_of_tricky_sql_pass(ethereum) -> None:
 def test_empty_window_fails_the_build(small_network: str) -> None:
     ok, log = run_dbt("build", "--vars", dbt_vars(small_network, "2030-01-01", "2030-01-31"))
     assert not ok
-    assert "training_alerts_has_rows_in_window" in log
+    [line] = problem_lines(log, "training_alerts_has_rows_in_window")
+    assert line.endswith(
+        "no rows in training_alerts for the window 2030-01-01..2030-01-31: widen it (vars start, end) or ingest its drops "
+        "(python -m trainer.ingest)"
+    ), line
 
 
 def test_bad_vars_stop_the_build_with_one_clear_line(ethereum) -> None:
@@ -115,6 +120,8 @@ def test_undefined_upstream_feature_warns_and_duplicated_alert_fails_a_named_tes
     ok, log = run_dbt("build", "--full-refresh", "--vars", build_vars)
     assert not ok
     assert "FAIL 1 raw_alerts_one_row_per_alert_and_drop" in log
+    [line] = problem_lines(log, "raw_alerts_one_row_per_alert_and_drop")
+    assert f"(processing_date, window_days, alert_id) = ('{day}',7,'{alert_id}') occurs 2 times: fix the drop upstream" in line, line
 
 
 def test_docs_generate_on_the_embedded_engine(ethereum) -> None:
@@ -246,3 +253,28 @@ def test_a_window_days_no_drop_holds_fails_at_once_naming_the_ones_present(small
     assert "no drop of the window 2023-05-01..2023-05-03 has var window_days = 30; its drops hold window_days 7" in line, line
     failed = [line for line in log.splitlines() if "Failure in test" in line]
     assert len(failed) == 1 and "ingested_drops_of_var_window_days" in failed[0], "the build stops before building empty tables"
+
+
+def test_a_daily_build_over_drops_of_another_window_days_fails_in_one_line_naming_them(client, test_root: Path) -> None:
+    """trainer.daily builds with the project's window_days (7): drops of a 30-day look-back fail its build at once,
+    in one line that names the window_days the drops hold and the var to set."""
+    drops = test_root / "drops_widenet"
+    generate_drops("widenet", *SMALL_WINDOW, drops, seed=5, alerts_per_day=20, window_days=30)
+    ingest(client, "widenet", drops)
+    with pytest.raises(PipelineError) as failure:
+        build_window("widenet", *SMALL_WINDOW)
+    message = str(failure.value)
+    assert "\n" not in message, message
+    assert message.endswith(
+        "failed: ingested_drops_of_var_window_days (no drop of the window 2023-05-01..2023-05-03 has var window_days = 7; "
+        "its drops hold window_days 30: set var window_days to one of them)"
+    ), message
+
+
+def test_a_class_short_of_var_min_per_class_names_its_count_and_the_var(small_network: str) -> None:
+    window = dbt_vars(small_network, *SMALL_WINDOW, **{**SMALL_VARS, "min_per_class": 100000})
+    ok, log = run_dbt("test", "--select", "training_alerts_both_label_classes_present", "--vars", window)
+    assert not ok
+    lines = problem_lines(log, "training_alerts_both_label_classes_present")
+    assert len(lines) == 2 and all("rows in training_alerts, var min_per_class asks for 100000" in line for line in lines), log[-2000:]
+    assert all(line.endswith("widen the window (vars start, end) or lower var min_per_class") for line in lines)

@@ -16,6 +16,7 @@ from trainer.registry import claim_version, ensure_registry, list_models, publis
 from trainer.registry.table import pinned_checksums
 from trainer.store.embedded import open_chdb_client
 from trainer.store.settings import load_store_settings
+from trainer.train import dataset as train_dataset
 from trainer.train import modeling, pipeline
 from trainer.train.pipeline import TrainRequest, train_model
 
@@ -48,7 +49,7 @@ def interrupt_during(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, 
 
 PHASES = {
     "extract": (pipeline, "extract_rows"),
-    "build matrix": (modeling, "bin_rows"),
+    "bin": (train_dataset, "reference_dataset"),
     "train": (modeling, "fit"),
     "save": (warehouse, "write_artifact_rows"),
     "commit": (publish.registry, "insert"),  # the artifact rows are written and checked, the registry row comes next
@@ -73,7 +74,7 @@ def test_signal_in_each_phase_stops_cleanly_and_the_next_run_succeeds(
     assert len(list_models(client, REGISTRY_DB)) == rows_before
     assert unregistered_artifacts(client) == orphans_before, "the interrupted publish removed its artifact rows"
     assert run_main(train_cli.main, argv, capsys).code == 0
-    assert len(list(output_dir.glob("cluster_scorer_v*.txt"))) == 1
+    assert len(list(output_dir.glob("*_cluster_scorer_v*.txt"))) == 1
 
 
 def test_crash_between_artifacts_and_registry_row_is_cleaned_up(ethereum, client, monkeypatch, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ unshifted one not), and a backtest of scores whose labels arrive after them."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from datetime import date
@@ -81,19 +82,28 @@ def score_with_warnings(drifted, client) -> tuple[object, list[str]]:
     return outcome, warnings
 
 
+# Features of an address's history and of its repeats, whose training part (drained of recurring addresses by the
+# split, and starting before the histories fill up) differed from any later day: the reference is the test part.
+HISTORY_FEATURES = {"alerts_7d", "alerts_30d", "net_in_degree", "net_out_degree", "has_own_history", "volume_vs_own_history"}
+
+
 def test_a_stationary_day_shows_no_drift_and_expected_features_give_their_reason(drifted, client) -> None:
     """The sample data is stationary: no distribution is drift, though PSI passes 0.25 for some (a day of 80 alerts is
-    a small sample), and nothing is warned about. Features whose drift is expected by design (their yml says so) keep
-    their PSI, with level expected and the reason."""
+    a small sample), and nothing is warned about, history features included. Features whose drift is expected by
+    design (their yml says so) keep their PSI, with level expected and the reason, untested."""
     outcome, warnings = score_with_warnings(drifted, client)
     rows = drift_rows(client, "drifted", drifted["model"].model_id)
     assert not [name for name, row in rows.items() if row["level"] == "drift"]
+    assert not [name for name in HISTORY_FEATURES if rows[name]["level"] != "ok"], "history features tested, and steady"
+    reference = drifted["model"].metadata.training_distributions["alerts_30d"]
+    assert 0 < reference["rows"] <= drifted["model"].metadata.data_stats.test_rows, "the test part's effective rows"
     assert [name for name, row in rows.items() if row["level"] == "ok" and row["psi"] >= 0.25], "PSI alone would warn"
     assert not [message for message in warnings if "drifted from training" in message]
     expected = {name: row for name, row in rows.items() if row["level"] == "expected"}
     assert {"day_of_week", "day_of_month", "days_since_first_alert"} <= set(expected)
     assert expected["day_of_month"]["reason"] == "calendar: one value per scoring date" and expected["day_of_month"]["psi"] > 1
     assert all(row["reason"] for row in expected.values()) and not any(row["reason"] for row in rows.values() if row["level"] != "expected")
+    assert all(math.isnan(row["p_value"]) for row in expected.values()), "not tested"
     assert [row["level"] for row in outcome.drift[-len(expected) :]] == ["expected"] * len(expected), "listed after the tested ones"
 
 

@@ -12,6 +12,7 @@ tests opens a store, and puts it back when the session ends.
 from __future__ import annotations
 
 import os
+import secrets
 import select
 import subprocess
 import sys
@@ -25,14 +26,18 @@ from tests.conftest import REPO
 
 GIVEN_SERVER = "CLICKHOUSE_HOST" in os.environ
 STARTUP_SECONDS = 60
+# The started server's password: distinctive, so that a search for it in logs, files and tables finds nothing else.
+SESSION_PASSWORD = "pw-" + secrets.token_hex(12)
 LOG_LEVEL = os.environ.get("CLICKHOUSE_HTTP_LOG_LEVEL", "WARNING")  # INFO: one line per query in <root>/server/clickhouse_http.log
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen[bytes], int]:
     """tests.support.clickhouse_http on `root`/server/chdb (not `root`/chdb, which the integration tier's store takes
-    when both tiers run in one session); returns the process and the port it chose."""
+    when both tiers run in one session), requiring the password in CLICKHOUSE_PASSWORD; returns the process and the
+    port it chose."""
     (root / "server").mkdir(exist_ok=True)
-    command = ["-m", "tests.support.clickhouse_http", "--path", str(root / "server" / "chdb"), "--port", "0", "--log-level", LOG_LEVEL]
+    command = ["-m", "tests.support.clickhouse_http", "--path", str(root / "server" / "chdb"), "--port", "0", "--log-level", LOG_LEVEL,
+               "--password-env", "CLICKHOUSE_PASSWORD"]  # fmt: skip
     with (root / "server" / "clickhouse_http.log").open("ab") as log:
         process = subprocess.Popen([sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE, stderr=log)
     assert process.stdout is not None
@@ -50,13 +55,15 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 @pytest.fixture(scope="session", autouse=True)
 def clickhouse_server() -> Iterator[str]:
-    """Where the tier's ClickHouse is, as `host:port`: the one CLICKHOUSE_HOST names, or one started for the session.
-    DBT_TARGET is `server` meanwhile, for dbt and the trainer alike."""
+    """Where the tier's ClickHouse is, as `host:port`: the one CLICKHOUSE_HOST names, or one started for the session
+    with a password of its own (SESSION_PASSWORD), which the profile's server target then carries, so that the password
+    travels the code path dbt and the trainer take. DBT_TARGET is `server` meanwhile, for dbt and the trainer alike."""
     environment = pytest.MonkeyPatch()
     environment.setenv("DBT_TARGET", "server")
     process = None
     try:
         if not GIVEN_SERVER:
+            environment.setenv("CLICKHOUSE_PASSWORD", SESSION_PASSWORD)
             process, port = start_server(Path(os.environ["AML_TEST_ROOT"]))
             environment.setenv("CLICKHOUSE_HOST", "127.0.0.1")
             environment.setenv("CLICKHOUSE_PORT", str(port))
@@ -74,6 +81,19 @@ def clickhouse_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def test_root() -> Path:
     return Path(os.environ["AML_TEST_ROOT"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trainer_log(test_root: Path) -> Iterator[Path]:
+    """Everything the trainer logs in this process during the tier, with its structured context, in
+    <root>/server/trainer.log, where test_secrets looks for the password."""
+    from loguru import logger
+
+    path = test_root / "server" / "trainer.log"
+    path.parent.mkdir(exist_ok=True)
+    sink = logger.add(path, level="DEBUG", format="{time} {level} {message} {extra}")
+    yield path
+    logger.remove(sink)
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +129,10 @@ def trained(client, built, tmp_path_factory) -> dict:
 
 
 # Modules in the order their state builds up: the protocol, then the parity with the embedded engine (before any later
-# day changes the window), the flow, ingest, and the concurrent processes last, which add days and models.
-MODULE_ORDER = ["test_clickhouse_http.py", "test_parity.py", "test_server_flow.py", "test_server_ingest.py", "test_concurrency.py"]
+# day changes the window), the flow and its models reloaded elsewhere, ingest, the concurrent processes, which add days
+# and models, and last the search for the password in everything the tier wrote.
+MODULE_ORDER = ["test_clickhouse_http.py", "test_parity.py", "test_server_flow.py", "test_model_reload.py", "test_server_ingest.py",
+                "test_concurrency.py", "test_secrets.py"]  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -39,8 +39,12 @@ It serves the part of the HTTP interface that clickhouse-connect 1.12 and dbt-cl
   store directory's process lock (so no other process opens it, and the test session's cleanup sees it in use).
 - Like a server, and unlike chDB, a request holding several statements fails (Multi-statements are not allowed).
 
-Not implemented: authentication and access control (any user and password are accepted; `role`, `quota_key`
-ignored), TLS, read-only GET requests, ClickHouse's native compression (`compress=1`, `decompress=1`: refused with
+- Authentication, when started with `--password-env NAME`: every request but `/ping` must carry the password held in
+  the environment variable NAME (HTTP basic auth, `X-ClickHouse-Key`, or the `password` URL parameter), else it gets
+  ClickHouse's AUTHENTICATION_FAILED (code 516, status 403); any user name is accepted.
+
+Not implemented: users and access control (without `--password-env` any user and password are accepted; `role`,
+`quota_key` ignored), TLS, read-only GET requests, ClickHouse's native compression (`compress=1`, `decompress=1`: refused with
 NOT_IMPLEMENTED), compressed responses, external data (file parts of a form: NOT_IMPLEMENTED), `INSERT ... SELECT
 ... FROM input()` with a body, bound parameters inside the INSERT statement of a data insert, progress headers
 (`send_progress_in_http_headers` is accepted and does nothing), query cancellation on client close and KILL QUERY by
@@ -53,12 +57,15 @@ of this machine, so it is refused (PATH_ACCESS_DENIED) rather than served wrongl
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import email.parser
 import email.policy
 import gzip
 import io
 import json
 import logging
+import os
 import re
 import secrets
 import signal
@@ -127,6 +134,8 @@ def error_text(error: BaseException, version: str) -> tuple[int, str, str]:
 
 def http_status(name: str) -> int:
     """ClickHouse's HTTP status for an error (exceptionCodeToHTTPStatus, abridged)."""
+    if name in {"AUTHENTICATION_FAILED", "UNKNOWN_USER", "WRONG_PASSWORD"}:
+        return 403
     if name.startswith("UNKNOWN_"):
         return 404
     if name.startswith("CANNOT_PARSE") or name in {"SYNTAX_ERROR", "TYPE_MISMATCH", "ILLEGAL_COLUMN", "THERE_IS_NO_COLUMN",
@@ -413,6 +422,24 @@ class Handler(BaseHTTPRequestHandler):
             return b"".join(parts)
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+    def authenticate(self, params: dict[str, str]) -> None:
+        """With a password set, a request whose password is missing or wrong is refused, as ClickHouse refuses it."""
+        required = self.server.password
+        if required is None:
+            return
+        user, given = params.get("user", "default"), params.get("password")
+        authorization = self.headers.get("Authorization", "")
+        if authorization.startswith("Basic "):
+            try:
+                user, _, given = base64.b64decode(authorization[len("Basic ") :], validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                given = None
+        if "X-ClickHouse-Key" in self.headers:
+            user, given = self.headers.get("X-ClickHouse-User", user), self.headers["X-ClickHouse-Key"]
+        if given is None or not secrets.compare_digest(given.encode(), required.encode()):
+            message = f"{user}: Authentication failed: password is incorrect, or there is no user with such name"
+            raise ClickHouseError(516, "AUTHENTICATION_FAILED", message)
+
     def form_fields(self, body: bytes) -> dict[str, str]:
         """The text fields of a multipart/form-data body (clickhouse-connect sends long bound parameters so)."""
         head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
@@ -436,6 +463,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
             if url.path != "/":
                 raise ClickHouseError(48, "NOT_IMPLEMENTED", f"No handler for {url.path}")
+            self.authenticate(params)
             body = decode_body(body, self.headers.get("Content-Encoding", ""))
             if self.headers.get("Content-Type", "").startswith("multipart/form-data"):
                 params.update(self.form_fields(body))
@@ -559,20 +587,25 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, port: int, store: Store):
+    def __init__(self, port: int, store: Store, password: str | None = None):
         super().__init__(("127.0.0.1", port), Handler)
         self.store = store
+        self.password = password  # None: any password is accepted
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve an embedded ClickHouse directory over ClickHouse's HTTP interface (tests only).")
     parser.add_argument("--path", required=True, type=Path, help="the chDB directory (created if absent)")
     parser.add_argument("--port", type=int, default=8123, help="0: any free port (the chosen one is printed)")
+    parser.add_argument("--password-env", metavar="NAME", help="require the password held in this environment variable")
     parser.add_argument("--log-level", default="WARNING", help="INFO: one line per query; DEBUG: every HTTP request too")
     arguments = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=arguments.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     store = Store(arguments.path.expanduser().resolve())
-    server = Server(arguments.port, store)
+    if arguments.password_env and arguments.password_env not in os.environ:
+        parser.error(f"--password-env {arguments.password_env}: the environment variable is not set")
+    password = os.environ[arguments.password_env] if arguments.password_env else None
+    server = Server(arguments.port, store, password)
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())

@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import chi2
 
 from tests.support.metadata import sample_metadata
-from trainer.monitor.distributions import EPSILON, PSI_DRIFT, bin_index, distribution_of, psi, training_distributions
-from trainer.monitor.drift import batch_drift_rows, drift_level, shift_p_value
+from trainer.monitor.distributions import EPSILON, PSI_DRIFT, bin_index, distribution_of, effective_rows, psi, training_distributions
+from trainer.monitor.drift import SIMULATIONS, batch_drift_rows, drift_level, shift_p_value
 from trainer.registry.metadata import ModelMetadata
 
 
@@ -47,9 +48,9 @@ def test_a_constant_or_empty_feature_keeps_a_valid_distribution() -> None:
 
 def test_every_feature_and_the_score_get_a_distribution() -> None:
     features = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
-    distributions = training_distributions(features, ["a", "b", "c"], np.linspace(0, 1, 200))
+    distributions = training_distributions(features, ["a", "b", "c"], np.linspace(0, 1, 200), rows=150.0)
     assert list(distributions) == ["a", "b", "c", "(score)"]
-    assert all(sum(d["shares"]) == pytest.approx(1.0) for d in distributions.values())
+    assert all(sum(d["shares"]) == pytest.approx(1.0) and d["rows"] == 150.0 for d in distributions.values())
 
 
 def test_batch_drift_rows_level_each_column_and_the_score_most_drifted_first() -> None:
@@ -132,15 +133,45 @@ def test_rows_sharing_an_entity_weigh_less_in_the_significance() -> None:
 
 
 def test_shift_p_value_by_hand() -> None:
-    # Bins: missing, below, two inner bins, above. X2 = 100 * (EPSILON (missing, floored) + 2 * 0.25^2 / 0.5), 2 df.
-    shares = [0.0, 0.0, 0.5, 0.5, 0.0]
-    assert shift_p_value(shares, [0.0, 0.0, 0.25, 0.75, 0.0], 100) == pytest.approx(math.exp(-(100 * (EPSILON + 0.25)) / 2))
-    # Below the training range counts in the first inner bin: no shift.
-    assert shift_p_value(shares, [0.0, 0.1, 0.4, 0.5, 0.0], 100) == pytest.approx(math.exp(-100 * EPSILON / 2))
-    assert shift_p_value(shares, [0.0, 0.0, 0.25, 0.75, 0.0], 0) == 1.0
+    # Bins: missing, below, two inner bins, above; no cell sparse at 100 rows. One sample (no reference rows):
+    # X2 = 100 * (0.1^2 / 0.2 + 0.05^2 / 0.4 + 0.05^2 / 0.4) = 6.25, 2 df.
+    shares = [0.2, 0.0, 0.4, 0.4, 0.0]
+    assert shift_p_value(shares, [0.1, 0.0, 0.45, 0.45, 0.0], 100) == pytest.approx(math.exp(-6.25 / 2))
+    # Below the reference range counts in the first inner bin: no shift.
+    assert shift_p_value(shares, [0.2, 0.1, 0.3, 0.4, 0.0], 100) == pytest.approx(1.0)
+    assert shift_p_value(shares, [0.1, 0.0, 0.45, 0.45, 0.0], 0) == 1.0
+    # Two samples, 100 and 300 rows: pooled shares (0.175, 0.4125, 0.4125), X2 = 75 * (0.01 / 0.175 + 2 * 0.0025 / 0.4125).
+    two_sample = 75 * (0.01 / 0.175 + 2 * 0.0025 / 0.4125)
+    assert shift_p_value(shares, [0.1, 0.0, 0.45, 0.45, 0.0], 100, 300) == pytest.approx(math.exp(-two_sample / 2))
 
 
-def test_shift_p_value_of_a_feature_without_finite_training_values() -> None:
-    # Bins: missing, below, in range, above; all training rows missing, half the batch's are not: a shift.
-    assert shift_p_value([1.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0], 80) < 1e-10
+def test_a_smaller_reference_makes_the_same_shift_less_significant() -> None:
+    shares, batch = [0.0, 0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.3, 0.7, 0.0]
+    one_sample = shift_p_value(shares, batch, 200)
+    assert one_sample < shift_p_value(shares, batch, 200, 5000) < shift_p_value(shares, batch, 200, 300) < 0.01
+
+
+def test_a_rare_value_in_a_small_batch_is_simulated_not_read_off_the_chi_square() -> None:
+    """A day of 30 clusters against a reference of 377: 8 clusters in a cell the reference fills 6 % of (1.8 expected).
+    The chi-square's tail, too light for so sparse a cell, calls it significant among 24 distributions; the p-value
+    simulated for the same statistic does not."""
+    reference = [0.0, 0.0, 0.764, 0.087, 0.089, 0.06, 0.0]
+    batch = [0.0, 0.0, 22 / 30, 0.0, 0.0, 8 / 30, 0.0]
+    r, a = np.array(reference[2:6]), np.array(batch[2:6])
+    pooled = (377 * r + 30 * a) / 407
+    bound = 0.01 / 24
+    assert chi2.sf(30 * 377 / 407 * float(np.sum((a - r) ** 2 / pooled)), 3) < bound < shift_p_value(reference, batch, 30, 377) < 0.01
+    assert shift_p_value(reference, batch, 30, 377) == shift_p_value(reference, batch, 30, 377), "seeded"
+
+
+def test_shift_p_value_of_a_feature_without_finite_reference_values() -> None:
+    # Bins: missing, below, in range, above; every reference row missing, half the batch's not: as far beyond the
+    # reference as the simulation can tell.
+    assert shift_p_value([1.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0], 80) == pytest.approx(1 / (SIMULATIONS + 1))
     assert shift_p_value([1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], 80) > 0.5
+
+
+def test_effective_rows_count_the_rows_of_one_group_as_fewer() -> None:
+    assert effective_rows(np.array([1, 2, 3, 4])) == 4.0
+    # Groups of 2, 1 and 1 rows (address and date): 4^2 / (4 + 1 + 1).
+    assert effective_rows(np.array([[7, 1], [7, 1], [8, 1], [7, 2]])) == pytest.approx(16 / 6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -44,7 +44,10 @@ def test_a_version_1_file_loads_typed_and_exports_in_the_same_layout_plus_the_ve
     assert record.timestamp == datetime.fromisoformat("2025-01-01T12:00:00.123456+00:00")
     assert record.data_stats.rows == 5120 and record.feature_contract.families()["degree"] == "network"
     assert record.metrics["test_auc"] == 0.83 and record.feature_names == ("amount_usd", "degree", "day_of_month")
-    assert record.to_dict() == {**written, "schema_version": SCHEMA_VERSION}, "readers of the exported .json see every key as before"
+    later = {"train_rows_purged_for_label_horizon": None}  # data_stats fields added after version 1, at their defaults
+    assert record.to_dict() == {**written, "data_stats": {**written["data_stats"], **later}, "schema_version": SCHEMA_VERSION}, (
+        "readers of the exported .json see every key as before"
+    )
     row = row_from_metadata(record, None)
     assert (row.training_start_date, row.num_samples, row.data_fingerprint) == (date(2024, 1, 1), 5060, "5120:9c1e4b7f02aa")
 
@@ -84,6 +87,22 @@ def test_an_unknown_field_or_a_field_of_the_wrong_type_fails_in_one_line_naming_
     assert "`training_period.start` should be an ISO date" in one_line_failure(
         {**v1_metadata_dict(), "training_period": {**v1_metadata_dict()["training_period"], "start": "January"}}
     )
+
+
+def test_a_version_2_record_loads_without_the_purge_count_and_judges_out_of_time_after_its_horizon() -> None:
+    """Version 2 predates the purge of label windows reaching the test start: its training labels may have been
+    decided by outcomes up to the label horizon after its test start, so the gate and backtests start there."""
+    record = sample_metadata()
+    written = {**record.to_dict(), "schema_version": 2}
+    del written["data_stats"]["train_rows_purged_for_label_horizon"]
+    old = ModelMetadata.from_dict(written, "v2")
+    period = old.training_period
+    assert old.data_stats.train_rows_purged_for_label_horizon is None
+    assert old.out_of_time_from() == period.test_start + timedelta(days=period.label_horizon_days) > period.test_start
+    purged = replace(old, data_stats=replace(old.data_stats, train_rows_purged_for_label_horizon=40))
+    assert purged.out_of_time_from() == period.test_start
+    del written["data_stats"]["fingerprint"]
+    assert "`data_stats.fingerprint` (it is required)" in one_line_failure(written), "version 2 may lack only what version 3 added"
 
 
 @pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, 0, "2"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainer.errors import PipelineError
-from trainer.evaluation.split import TEST_ROWS, Holdout, LabelCounts, check_classes, first_test_date, group_sizes
+from trainer.evaluation.split import PURGED_ROWS, TEST_ROWS, Holdout, LabelCounts, check_classes, first_test_date, group_sizes
 
 DATES = [date(2025, 2, 25) + timedelta(days=i) for i in range(10)]  # across a month end, in another year
 
@@ -37,8 +37,9 @@ def test_class_check_names_both_counts() -> None:
 
 
 def test_parts_are_predicates_with_bound_dates_only() -> None:
-    holdout = Holdout(DATES[8], {}, LabelCounts(), LabelCounts(), LabelCounts(), 0, 10)
+    holdout = Holdout(DATES[8], {}, LabelCounts(), LabelCounts(), LabelCounts(), 0, 0, 10)
     train, test = holdout.where("train", "`n`.`t`"), holdout.where("test", "`n`.`t`")
     assert test.endswith(TEST_ROWS) and "{test_start:Date}" in test
-    assert "address NOT IN (SELECT address FROM `n`.`t`" in train, "training rows share no address with the test dates"
+    assert "NOT (address IN (SELECT address FROM `n`.`t`" in train, "training rows share no address with the test dates"
+    assert f"NOT ({PURGED_ROWS})" in train, "no training row's label window reaches the first test date"
     assert str(DATES[8]) not in train + test, "dates are bound as parameters, never written into the SQL"

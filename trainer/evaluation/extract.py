@@ -18,7 +18,7 @@ from trainer.errors import PipelineError
 from trainer.features.contract import FeatureContract, check_table
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import stream_rows
-from trainer.store.connection import qualified_name, quote_identifier
+from trainer.store.connection import SqlName, qualified_name, quote_identifier
 
 # The rows of a network's training window (bound parameters: network, start, end).
 WINDOW = "network = {network:String} AND processing_date BETWEEN {start:Date} AND {end:Date}"
@@ -60,7 +60,7 @@ def fingerprint(client: Client, network: str, spec: ModelSpec, contract: Feature
     changed value gets another fingerprint; float sums that differ only in bits float32 drops (the engine may add in
     another order on another build) do not."""
     columns = ", ".join(
-        [spec.key_column, "processing_date", "address", "label", "label_weight", spec.grade_column]
+        [quote_identifier(spec.key_column), "processing_date", "address", "label", "label_weight", quote_identifier(spec.grade_column)]
         + [f"toFloat32({quote_identifier(name)})" for name in contract.names]
     )
     table = qualified_name(network, contract.table)
@@ -75,12 +75,12 @@ def extract_rows(
     network: str,
     spec: ModelSpec,
     contract: FeatureContract,
-    where: str,
+    where: SqlName,
     parameters: dict[str, Any],
     rows: int,
 ) -> TrainingData:
     """The `rows` rows of the training table matching the SQL predicate `where`, ordered by date and key."""
-    table, key, grade = qualified_name(network, contract.table), spec.key_column, spec.grade_column
+    table, key, grade = qualified_name(network, contract.table), quote_identifier(spec.key_column), quote_identifier(spec.grade_column)
     feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
     query = (
         f"SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "

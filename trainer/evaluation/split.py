@@ -1,9 +1,10 @@
-"""Leak-free evaluation split, planned in SQL: the last dates are the test set and no address sits on both sides.
+"""Leak-free evaluation split, planned in SQL: the last dates are the test set, no training label was decided inside
+the test period (purged), and no address sits on both sides.
 
 The split is decided before any feature is read. Per-date label counts give the test dates; one grouped
 query counts the rows of each part. The trainer then streams the training rows and the test rows as two
-queries into two matrices: no float copy of either part is made, and rows dropped for sharing an address
-with the test dates are never read.
+queries into two matrices: no float copy of either part is made, and rows purged or dropped are never read.
+Whether the rows read keep these rules is checked afterwards from the rows themselves (trainer/evaluation/leakage.py).
 """
 
 from __future__ import annotations
@@ -18,12 +19,26 @@ from clickhouse_connect.driver.client import Client
 from trainer.arguments import check_fraction
 from trainer.errors import PipelineError
 from trainer.evaluation.extract import WINDOW
+from trainer.store.connection import SqlName
 
 # The parts, as predicates over the window (bound parameters: network, start, end, test_start). `{table}` is the
-# quoted table name. A training row's address never appears on a test date.
+# quoted table name. Rows before the test dates are purged when their label window (the date plus the horizon the row
+# was labelled under) reaches the first test date: outcomes inside the test period decided their labels. Of the rest,
+# those whose address appears on a test date are dropped; the others are the training rows.
 TEST_ROWS = "processing_date >= {test_start:Date}"
+PURGED_ROWS = "addDays(processing_date, label_horizon_days) >= {test_start:Date}"
 TEST_ADDRESSES = "SELECT address FROM {table} WHERE " + WINDOW + " AND " + TEST_ROWS
-TRAIN_ROWS = "processing_date < {test_start:Date} AND address NOT IN (" + TEST_ADDRESSES + ")"
+SHARED_ROWS = "address IN (" + TEST_ADDRESSES + ")"
+
+
+def part_of_row() -> SqlName:
+    """The SQL expression naming each row's part: 'test', 'purged', 'dropped' (shares a test address) or 'train'."""
+    return SqlName(f"multiIf({TEST_ROWS}, 'test', {PURGED_ROWS}, 'purged', {SHARED_ROWS}, 'dropped', 'train')")
+
+
+def train_rows() -> SqlName:
+    """The predicate of the training rows: the window's rows that are neither test, purged nor dropped."""
+    return SqlName(f"NOT ({TEST_ROWS}) AND NOT ({PURGED_ROWS}) AND NOT ({SHARED_ROWS})")
 
 
 @dataclass
@@ -44,12 +59,13 @@ class Holdout:
     train: LabelCounts
     test: LabelCounts
     train_rows_dropped_for_shared_entities: int
+    train_rows_purged_for_label_horizon: int  # their label window reaches the first test date
     distinct_dates: int
 
-    def where(self, part: str, table: str) -> str:
+    def where(self, part: str, table: SqlName) -> SqlName:
         """The SQL predicate selecting the rows of `part` ("train" or "test") of the quoted `table`."""
-        predicate = {"train": TRAIN_ROWS, "test": TEST_ROWS}[part]
-        return WINDOW + " AND " + predicate.replace("{table}", table)
+        predicate = {"train": train_rows(), "test": TEST_ROWS}[part]
+        return SqlName(WINDOW + " AND " + predicate.replace("{table}", table))
 
 
 def check_classes(counts: LabelCounts, min_per_class: int, what: str) -> None:
@@ -59,10 +75,12 @@ def check_classes(counts: LabelCounts, min_per_class: int, what: str) -> None:
         )
 
 
-def plan_holdout(client: Client, table: str, parameters: dict[str, Any], test_fraction: float, min_per_class: int, what: str) -> Holdout:
-    """Hold out the last `test_fraction` of the window's dates of the quoted `table`; drop training rows whose
-    address also appears on a test date. Fails with one line when the window is empty, has too few rows of a
-    class, or cannot be split."""
+def plan_holdout(
+    client: Client, table: SqlName, parameters: dict[str, Any], test_fraction: float, min_per_class: int, what: str
+) -> Holdout:
+    """Hold out the last `test_fraction` of the window's dates of the quoted `table`; purge the rows before them whose
+    label window reaches the first test date, and drop those whose address also appears on a test date. Fails with
+    one line when the window is empty, has too few rows of a class, or cannot be split."""
     check_fraction("test fraction", test_fraction)
     per_date = client.query(
         f"SELECT processing_date, countIf(label = 1), count() FROM {table} WHERE {WINDOW} "
@@ -78,17 +96,16 @@ def plan_holdout(client: Client, table: str, parameters: dict[str, Any], test_fr
         raise PipelineError(f"the window holds {len(per_date)} distinct date(s); an out-of-time holdout needs at least 2")
     test_start = first_test_date([row[0] for row in per_date], test_fraction)
     bound = {**parameters, "test_start": test_start}
-    test_addresses = TEST_ADDRESSES.replace("{table}", table)
-    parts = {"train": LabelCounts(), "test": LabelCounts(), "dropped": LabelCounts()}
+    parts = {"train": LabelCounts(), "test": LabelCounts(), "purged": LabelCounts(), "dropped": LabelCounts()}
     for part, part_positives, rows in client.query(
-        f"SELECT multiIf({TEST_ROWS}, 'test', address IN ({test_addresses}), 'dropped', 'train') AS part, countIf(label = 1), count() "
-        f"FROM {table} WHERE {WINDOW} GROUP BY part",
+        f"SELECT {part_of_row().replace('{table}', table)} AS part, countIf(label = 1), count() FROM {table} WHERE {WINDOW} GROUP BY part",
         parameters=bound,
     ).result_rows:
         parts[part] = LabelCounts(part_positives, rows - part_positives)
     if parts["train"].rows == 0:
         raise PipelineError(
-            f"no training rows left: all {parts['dropped'].rows} rows before {test_start} share an address with the test dates"
+            f"no training rows left: of the rows before {test_start}, {parts['purged'].rows} have a label window reaching it and "
+            f"{parts['dropped'].rows} share an address with the test dates"
         )
     return Holdout(
         test_start=test_start,
@@ -97,24 +114,9 @@ def plan_holdout(client: Client, table: str, parameters: dict[str, Any], test_fr
         train=parts["train"],
         test=parts["test"],
         train_rows_dropped_for_shared_entities=parts["dropped"].rows,
+        train_rows_purged_for_label_horizon=parts["purged"].rows,
         distinct_dates=len(per_date),
     )
-
-
-def leakage_guard(client: Client, table: str, holdout: Holdout, feature_names: list[str], label_columns: set[str]) -> dict[str, Any]:
-    """The split checked after planning, in SQL, for the model card: training rows sharing an address with a test
-    row (0 by construction), whether the last training date lies before the first test date, and label columns
-    among the features (none by construction: the contract leaves out what the mart's yml lists)."""
-    where = holdout.where("train", table)
-    test_addresses = TEST_ADDRESSES.replace("{table}", table)
-    shared, last_training = client.query(
-        f"SELECT countIf(address IN ({test_addresses})), max(processing_date) FROM {table} WHERE {where}", parameters=holdout.parameters
-    ).result_rows[0]
-    return {
-        "training_rows_sharing_a_test_address": int(shared),
-        "training_ends_before_test": bool(last_training < holdout.test_start),
-        "label_columns_among_features": sorted(set(feature_names) & label_columns),
-    }
 
 
 def first_test_date(dates: list[date], test_fraction: float) -> date:

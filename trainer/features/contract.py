@@ -9,9 +9,10 @@ dbt and the built tables are the source of truth, never a list of the trainer's 
   most upstream model holding the column is its producer, and the producer's family is the feature's family;
 - a feature's meaning is its column description in the producer's yml, else the description the producer's
   `meta.vocabulary_columns` gives a one-hot column, else the description of the raw_features column it passes on;
-- a feature whose distribution moves by design (calendar, ever-growing counters, history windows filling up) says so
-  once, on its column in the producer's yml: `meta: {drift: expected, drift_reason: "..."}`. The reason travels in
-  the contract into the model's metadata, and drift monitoring reports the feature with it instead of warning.
+- a feature whose distribution moves by design (calendar, counters growing with the data's age, per-date
+  aggregates) says so once, on its column in the producer's yml: `meta: {drift: expected, drift_reason: "..."}`. The
+  reason travels in the contract into the model's metadata, and drift monitoring reports the feature with it instead
+  of warning.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from trainer.errors import PipelineError
 from trainer.ingest.drops import Drop
 from trainer.ingest.raw_tables import RawTable
 from trainer.ingest.sources import FileSource
-from trainer.store.connection import quote_identifier
+from trainer.store.connection import SqlName, name_list, quote_identifier
 
 
 def check_present(path: Path) -> None:
@@ -24,9 +24,31 @@ def check_present(path: Path) -> None:
         raise PipelineError(f"{path}: file is empty")
 
 
-def _count_non_finite(columns: tuple[str, ...]) -> str:
+def _count_non_finite(columns: tuple[str, ...]) -> SqlName:
     """SQL counting the NaN or infinite values of `columns` (identifiers of the raw schema, quoted)."""
-    return " + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in columns) or "0"
+    return SqlName(" + ".join(f"countIf(NOT isFinite(toFloat64({quote_identifier(column)})))" for column in columns) or "0")
+
+
+def _check_expressions(table: RawTable) -> SqlName:
+    """The SELECT list counting each problem of a file of `table`, one column per problem (as named in `problems` of
+    check_drop_file); the dates are bound parameters."""
+    empty_keys = " + ".join(f"countIf(ifNull(toString({quote_identifier(key)}), '') = '')" for key in table.keys)
+    non_finite = " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({quote_identifier(c)}), nan)))" for c in table.numbers) or "0"
+    negative = " + ".join(f"countIf(toFloat64({quote_identifier(column)}) < 0)" for column in table.numbers) or "0"
+    duplicates = f"count() - uniqExact({name_list(table.unique_key)})" if table.unique_key else "0"
+    return SqlName(
+        ", ".join(
+            [
+                "count() AS rows",
+                "countIf(processing_date != {processing_date:Date} OR window_days != {window_days:UInt16}) AS rows_dated_elsewhere",
+                f"{empty_keys} AS empty_keys",
+                f"{non_finite} AS non_finite_numbers",
+                f"{negative} AS negative_numbers",
+                f"{_count_non_finite(table.decimal_measures)} AS non_finite_decimals",
+                f"{duplicates} AS duplicate_keys",
+            ]
+        )
+    )
 
 
 def check_drop_file(client: Client, drop: Drop, table: RawTable, source: FileSource) -> tuple[int, set[str]]:
@@ -37,23 +59,9 @@ def check_drop_file(client: Client, drop: Drop, table: RawTable, source: FileSou
     if missing:
         hint = "; add them, or list them in var address_feature_exclude of dbt_project.yml" if set(missing) & set(table.measures) else ""
         raise PipelineError(f"{path}: required columns missing: {', '.join(missing)}{hint}")
-    # Column names below come from RAW_TABLES (constants) and the raw table's own schema (quoted identifiers);
-    # the file path and dates are bound parameters.
-    checks = {
-        "rows": "count()",
-        "rows_dated_elsewhere": "countIf(processing_date != {processing_date:Date} OR window_days != {window_days:UInt16})",
-        "empty_keys": " + ".join(f"countIf(ifNull(toString({key}), '') = '')" for key in table.keys),
-        "non_finite_numbers": " + ".join(f"countIf(NOT isFinite(ifNull(toFloat64({column}), nan)))" for column in table.numbers) or "0",
-        "negative_numbers": " + ".join(f"countIf(toFloat64({column}) < 0)" for column in table.numbers) or "0",
-        "non_finite_decimals": _count_non_finite(table.decimal_measures),
-    }
-    if table.unique_key:
-        key = ", ".join(table.unique_key)
-        checks["duplicate_keys"] = f"count() - uniqExact({key})"
-    expressions = ", ".join(f"{sql} AS {name}" for name, sql in checks.items())
     try:
         result = client.query(
-            f"SELECT {expressions} FROM {source.sql}",
+            f"SELECT {_check_expressions(table)} FROM {source.sql}",
             parameters={**source.parameters, "processing_date": drop.processing_date, "window_days": drop.window_days},
         )
     except ClickHouseError as error:

@@ -25,7 +25,7 @@ from trainer.ingest.checks import check_drop_file, check_present
 from trainer.ingest.drops import Drop, find_drops
 from trainer.ingest.raw_tables import RAW_TABLES, RawTable, ensure_raw_tables, raw_tables
 from trainer.ingest.sources import FileSource, file_source
-from trainer.store.connection import quote_identifier
+from trainer.store.connection import name_list, qualified_name, quote_identifier
 from trainer.store.partitions import staging_table, swap_partition
 
 STAGE_PREFIX = "_ingest_"
@@ -73,7 +73,7 @@ def _check_and_swap(
         for table in tables:
             stage = quote_identifier(stages[table.name])
             client.command(f"TRUNCATE TABLE {database}.{stage}")
-            columns = ", ".join(sorted(checked[table.name][1] & set(raw_types[table.name])))
+            columns = name_list(sorted(checked[table.name][1] & set(raw_types[table.name])))
             source = read[table.name]
             client.command(f"INSERT INTO {database}.{stage} ({columns}) SELECT {columns} FROM {source.sql}", parameters=source.parameters)
         for table in tables:
@@ -88,7 +88,7 @@ def _check_and_swap(
 def _mark_drop(client: Client, drop: Drop, complete: bool, row_counts: dict[str, int]) -> None:
     """Record the drop's state in ingested_drops; its newest row decides whether dbt sees the drop."""
     client.insert(
-        f"{drop.network}.ingested_drops",
+        qualified_name(drop.network, "ingested_drops"),
         [[drop.processing_date, drop.window_days, int(complete), str(drop.directory), json.dumps(row_counts), datetime.now(UTC)]],
         column_names=["processing_date", "window_days", "complete", "source", "row_counts_json", "ingested_at"],
     )

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from trainer.errors import PipelineError, first_line
 from trainer.ingest.raw_tables import RawTable
-from trainer.store.connection import qualified_name, quote_identifier
+from trainer.store.connection import SqlName, qualified_name, quote_identifier, sql_type
 from trainer.store.embedded import is_embedded
 
 UPLOAD_PREFIX = "_upload_"
@@ -34,7 +34,7 @@ class FileSource:
     """A drop file as ClickHouse reads it: `sql` is a table expression taking the bound `parameters`."""
 
     path: Path
-    sql: str
+    sql: SqlName
     parameters: dict[str, Any]
     columns: frozenset[str]
 
@@ -47,15 +47,15 @@ def _file_columns(client: Client, path: Path) -> frozenset[str]:
     return frozenset(row[0] for row in described.result_rows)
 
 
-def _upload_type(table: RawTable, column: str, raw_type: str) -> str:
+def _upload_type(table: RawTable, column: str, raw_type: str) -> SqlName:
     """The upload column's type: the raw type made Nullable, or Nullable(Float64) for what the checks test as numbers."""
     if column in (*table.numbers, *table.measures, *table.decimal_measures):
-        return "Nullable(Float64)"
+        return sql_type("Nullable(Float64)")
     if raw_type.startswith(("Array(", "Nullable(")):
-        return raw_type
+        return sql_type(raw_type)
     if raw_type.startswith("LowCardinality("):
         raw_type = raw_type[len("LowCardinality(") : -1]
-    return f"Nullable({raw_type})"
+    return sql_type(f"Nullable({raw_type})")
 
 
 @contextmanager

@@ -1,7 +1,9 @@
 """Realized performance: past scores joined, inside ClickHouse, with the labels known now, by the same as-of rule as
 training (an item's label is what was known within label_horizon_days after its processing date, and only mature
-labels count). Per scoring date and model: AUC, precision and recall at the review capacity, and the auto-close
-safety (the share of positives scored below the model's auto-close threshold, which should stay near 5 %).
+labels count), on the dates out of time for the model by the split's rule: dates before `ModelMetadata.out_of_time_from`
+(the model trained on them, or on labels decided by their outcomes) are left out. Per scoring date and model: AUC,
+precision and recall at the review capacity, and the auto-close safety (the share of positives scored below the
+model's auto-close threshold, which should stay near 5 %).
 Results go to `backtest_results` (a rerun replaces the dates it evaluates) and to a PNG beside each model."""
 
 from __future__ import annotations
@@ -83,8 +85,15 @@ def realized(
     scored: dict[date, int],
     capacity: int | None,
 ) -> list[RealizedDay]:
-    """The realized figures of one model per scoring date of the range that has mature labels."""
+    """The realized figures of one model per scoring date of the range that has mature labels and is out of time for
+    the model."""
     require_built_table(client, network, spec.label_model)
+    out_of_time = metadata.out_of_time_from()
+    if start < out_of_time:
+        logger.bind(model_version=metadata.model_id, out_of_time_from=str(out_of_time)).info(
+            "dates before the model's out-of-time start are left out: it trained on them or on labels their outcomes decided"
+        )
+        start = out_of_time
     metrics = metadata.metrics
     capacity = capacity or metadata.review_capacity_per_day() or 1
     threshold = metrics.get("autoclose_at_recall_95_threshold")

@@ -1,6 +1,13 @@
-"""Training distributions: per feature (and for the score) the quantile bins of the training rows and the share of
-rows in each, stored in the model's metadata. Scoring bins a day's rows with the same bins and the same rule and
-compares the shares (drift.py).
+"""Training distributions: per feature (and for the score) the quantile bins of the model's reference rows and the
+share of rows in each, stored in the model's metadata. Scoring bins a day's rows with the same bins and the same rule
+and compares the shares (drift.py).
+
+The reference rows are the test part of the training window (its last dates, every labelled row of them) and the
+score's reference is the final model's scores of them, not the training part and its out-of-fold scores. The training
+part is no sample of what scoring sees: the split drops every training row whose address recurs on a test date
+(trainer/evaluation/split.py), which removes most rows of the addresses alerted again and again, and its first dates
+precede the history windows (7 and 30 days, an address's earlier alerts) filling up. Both shifted the history and
+per-address features (alerts_1d, alerts_30d, net_in_degree, volume_vs_own_history, ...) against any later day.
 
 The bins of a distribution, in order: missing (NULL, NaN or infinite), below the training range, the quantile bins
 inside the range (bin k holds edges[k-1] < x <= edges[k]), above the training range. A value's inner bin is the
@@ -25,7 +32,8 @@ class Distribution:
     edges: list[float]  # inner quantile edges, strictly increasing
     low: float  # the training range; NaN when no training value was finite
     high: float
-    shares: list[float]  # share of training rows per bin: missing, below, inner bins, above
+    shares: list[float]  # share of reference rows per bin: missing, below, inner bins, above
+    rows: float = 0.0  # the reference's effective number of rows (drift.py); 0: not recorded (older models)
 
     @property
     def labels(self) -> list[str]:
@@ -48,7 +56,7 @@ def bin_index(values: np.ndarray, edges: list[float], low: float, high: float) -
 
 
 def distribution_of(values: np.ndarray) -> Distribution:
-    """Quantile bins of `values` (one feature's training rows, or the training scores) and their shares."""
+    """Quantile bins of `values` (one feature's reference rows, or the model's scores of them) and their shares."""
     x = values.astype(np.float64)
     finite = x[np.isfinite(x)]
     if finite.size == 0:
@@ -59,11 +67,20 @@ def distribution_of(values: np.ndarray) -> Distribution:
     return Distribution([float(e) for e in edges], low, high, (counts / x.size).tolist())
 
 
-def training_distributions(features: np.ndarray, names: list[str], score: np.ndarray) -> dict[str, dict[str, object]]:
-    """The distribution of every feature column of the training matrix and of the (out-of-fold) training scores."""
-    distributions = {name: distribution_of(features[:, j]).to_json() for j, name in enumerate(names)}
-    distributions[SCORE] = distribution_of(score).to_json()
-    return distributions
+def effective_rows(groups: np.ndarray) -> float:
+    """Kish's effective number of rows when the rows of one group share their values: (sum c)^2 / sum c^2 over the
+    group sizes c; `groups` holds each row's group, one value or one row of values per row (drift.py says which
+    rows form a group)."""
+    _, sizes = np.unique(groups, axis=0, return_counts=True)
+    sizes = sizes.astype(np.float64)
+    return float(sizes.sum() ** 2 / np.sum(sizes**2)) if sizes.size else 0.0
+
+
+def training_distributions(features: np.ndarray, names: list[str], score: np.ndarray, rows: float = 0.0) -> dict[str, dict[str, object]]:
+    """The distribution of every feature column of the reference rows and of the model's scores of them; `rows` is
+    their effective number of rows."""
+    columns = [(name, features[:, j]) for j, name in enumerate(names)] + [(SCORE, score)]
+    return {name: {**distribution_of(values).to_json(), "rows": rows} for name, values in columns}
 
 
 def psi(expected: list[float], actual: list[float]) -> float:

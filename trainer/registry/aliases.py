@@ -160,9 +160,9 @@ def alias_history(client: Client, database: str, model_type: str | None = None, 
     """Every alias change, newest first, optionally for one model type and network."""
     if not table_exists(client, database, HISTORY_TABLE):
         return []
-    where, parameters = string_filter(model_type=model_type, network=network)
+    selected = string_filter(model_type=model_type, network=network)
     result = client.query(
-        f"SELECT * FROM {qualified_name(database, HISTORY_TABLE)} {where} ORDER BY changed_at DESC", parameters=parameters
+        f"SELECT * FROM {qualified_name(database, HISTORY_TABLE)} {selected.where} ORDER BY changed_at DESC", parameters=selected.parameters
     )
     rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
     for row in rows:

@@ -57,8 +57,9 @@ def payloads_of(model_text: str, metadata: ModelMetadata, report_png: bytes, car
     }
 
 
-def artifact_stem(model_type: str, version: int, timestamp: str) -> str:
-    return f"{model_type}_v{version}_{timestamp}"
+def artifact_stem(network: str, model_type: str, version: int, timestamp: str) -> str:
+    """A model's id and file stem: versions count per network and model type, so the network is part of it."""
+    return f"{network}_{model_type}_v{version}_{timestamp}"
 
 
 def ensure_writable(directory: Path) -> Path:
@@ -109,7 +110,7 @@ def write_payloads(artifacts: Artifacts, by_kind: dict[str, bytes]) -> None:
         raise
 
 
-ARTIFACT_NAME = re.compile(r"^(?P<stem>(?P<model_type>[a-z_]+)_v(?P<version>\d+)_(?P<timestamp>\d{8}_\d{6}))\.(txt|json|png|md)$")
+ARTIFACT_NAME = re.compile(r"^(?P<stem>(?P<network_and_type>[a-z0-9_]+)_v(?P<version>\d+)_(?P<timestamp>\d{8}_\d{6}))\.(txt|json|png|md)$")
 
 
 def artifacts_on_disk(directory: Path) -> dict[str, Artifacts]:

@@ -5,8 +5,9 @@ Version rule: `SCHEMA_VERSION` grows when a field is added, removed or changes m
 `schema_version`. A record of the current version must hold every field and no other. Metadata written before the
 record existed has no `schema_version` (version 1): it loads when it holds the fields every version-1 writer wrote,
 and the fields added later get the defaults below (the readers already treat them as absent: no drift without
-training distributions, a card without a recorded command). A newer version than this code reads fails: it would
-silently drop fields.
+training distributions, a card without a recorded command). A later version loads without the fields added after
+it (`ADDED_AFTER`), which get their defaults too. A newer version than this code reads fails: it would silently
+drop fields.
 
 The JSON layout is the dict version 1 wrote plus `schema_version`: the exported files stay readable by anything that
 read them before. Metrics and hyperparameters stay open dicts: their sets grow with the model types by design.
@@ -19,13 +20,15 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from trainer.errors import PipelineError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LEGACY_VERSION = 1  # metadata without `schema_version`: written before this record
+# The fields each version's writers did not write yet, by dotted path: they load with their defaults.
+ADDED_AFTER = {2: frozenset({"data_stats.train_rows_purged_for_label_horizon"})}
 MIGRATE = "retrain the model (the command in its model card) to record it in the current schema"
 
 
@@ -55,6 +58,8 @@ class DataStats:
     distinct_dates: int
     fingerprint: str
     immature_label_rows_left_out: int = 0  # added after version 1's first writers
+    # Training rows whose label window reached the first test date, left out; None: trained before the purge (version 3)
+    train_rows_purged_for_label_horizon: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,15 @@ class ModelMetadata:
         capacity = self.metrics.get("review_capacity_per_day")
         return int(capacity) if capacity else None
 
+    def out_of_time_from(self) -> date:
+        """The first date neither the model's training rows nor the outcomes that decided their labels reach: its test
+        start when the training rows were purged of label windows reaching it, else (a model trained before the purge)
+        the test start plus the label horizon. The promotion gate and backtests judge a model from here on only."""
+        period = self.training_period
+        if self.data_stats.train_rows_purged_for_label_horizon is not None or not period.label_horizon_days:
+            return period.test_start
+        return period.test_start + timedelta(days=period.label_horizon_days)
+
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, **_plain(self)}
 
@@ -134,15 +148,18 @@ class ModelMetadata:
             return _build(cls, body, model, "", partial=False)
         if version == LEGACY_VERSION:
             return _build(cls, body, model, "", partial=True)
+        if version in ADDED_AFTER:
+            return _build(cls, body, model, "", partial=ADDED_AFTER[version])
         raise PipelineError(
-            f"model {model}: metadata schema_version {version!r} is not one this trainer reads ({LEGACY_VERSION} or {SCHEMA_VERSION}); "
+            f"model {model}: metadata schema_version {version!r} is not one this trainer reads ({LEGACY_VERSION} to {SCHEMA_VERSION}); "
             "upgrade the trainer to load it"
         )
 
 
-def _build(cls: type, data: dict[str, Any], model: str, prefix: str, partial: bool) -> Any:
-    """An instance of the dataclass `cls` from `data`: no unknown field, every required one (with `partial`, the
-    fields that have a default may be absent: version-1 metadata), each of its declared type."""
+def _build(cls: type, data: dict[str, Any], model: str, prefix: str, partial: bool | frozenset[str]) -> Any:
+    """An instance of the dataclass `cls` from `data`: no unknown field, every required one (with `partial` True,
+    the fields that have a default may be absent: version-1 metadata; with a set of dotted paths, those), each of its
+    declared type."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
@@ -152,15 +169,15 @@ def _build(cls: type, data: dict[str, Any], model: str, prefix: str, partial: bo
     for name, spec in fields.items():
         has_default = spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING
         if name not in data:
-            if partial and has_default:
+            if has_default and (partial is True or (not isinstance(partial, bool) and f"{prefix}{name}" in partial)):
                 continue
-            how = f"version-1 metadata needs it: {MIGRATE}" if partial else "it is required"
+            how = f"version-1 metadata needs it: {MIGRATE}" if partial is True else "it is required"
             raise PipelineError(f"model {model}: metadata lacks field `{prefix}{name}` ({how})")
         values[name] = _coerce(data[name], hints[name], model, f"{prefix}{name}", partial)
     return cls(**values)
 
 
-def _coerce(value: Any, kind: Any, model: str, path: str, partial: bool) -> Any:
+def _coerce(value: Any, kind: Any, model: str, path: str, partial: bool | frozenset[str]) -> Any:
     """`value` read from JSON as the declared type `kind`; a mismatch fails naming the field."""
     origin, arguments = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):

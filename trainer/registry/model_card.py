@@ -23,8 +23,9 @@ LIMITATIONS = (
     "are not checked. An address never labelled within the horizon is not a training row.",
     "Open vocabularies (typologies, address and cluster types) beyond the configured lists are counted as `*_other`; "
     "a vocabulary that changes meaning upstream is not detected.",
-    "Training rows may carry labels learnt after the first test date for other addresses (no embargo gap); the test "
-    "set shares no address with the training rows.",
+    "Features may read labels of other addresses known before the row's date (counterparty risk in the network "
+    "family): lineage cannot see that time condition, so the leakage guard refuses only features whose lineage passes "
+    "through a label model; dbt unit tests pin the condition.",
     "Drift is monitored per scoring batch (feature_drift); PSI of small batches is noisy, and calendar features drift by design.",
 )
 
@@ -33,6 +34,13 @@ def _figure(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
+
+
+def _names(names: Any) -> str:
+    """A recorded list (or mapping) of feature names for one line; "-" when the guard did not record it."""
+    if names is None:
+        return "-"
+    return ", ".join(f"`{name}`" for name in names) or "none"
 
 
 def render_model_card(metadata: ModelMetadata, descriptions: dict[str, str], lineage: dict[str, str] | None = None) -> str:
@@ -57,7 +65,9 @@ def render_model_card(metadata: ModelMetadata, descriptions: dict[str, str], lin
         f"| window | {period.start} .. {period.end} (training table `{metadata.feature_contract.table}`) |",
         f"| out-of-time test from | {period.test_start} (last {period.test_fraction:.0%} of the dates) |",
         f"| rows | {stats.rows} labelled: {stats.train_rows} training, {stats.test_rows} test, "
-        f"{stats.train_rows_dropped_for_shared_entities} training rows dropped for sharing an address with the test dates |",
+        f"{_figure(stats.train_rows_purged_for_label_horizon)} rows before the test dates purged because their label window "
+        f"reaches the first test date, {stats.train_rows_dropped_for_shared_entities} training rows dropped for sharing an "
+        "address with the test dates |",
         f"| positives | {stats.positives} ({stats.train_positive_rate:.1%} of training rows, "
         f"{stats.test_positive_rate:.1%} of test rows) |",
         f"| label rule | the address's latest risk level known within {period.label_horizon_days} days after the "
@@ -88,8 +98,10 @@ def render_model_card(metadata: ModelMetadata, descriptions: dict[str, str], lin
     lines += [
         "## Evaluation",
         "",
-        "Protocol: the last dates of the window are the test set (out of time); training rows whose address appears on a "
-        "test date are dropped (entity-disjoint); cross-validation folds on the training part are grouped by address and "
+        "Protocol: the last dates of the window are the test set (out of time); rows before them whose label window (date "
+        "plus label horizon) reaches the first test date are purged, so no training label was decided by an outcome of "
+        "the test period; training rows whose address appears on a test date are dropped (entity-disjoint); "
+        "cross-validation folds on the training part are grouped by address and "
         "set the number of boosting rounds and, for scorers, the decision threshold (from out-of-fold scores, never from "
         "test rows). Calibration: the Brier score below and the calibration curve in the PNG report.",
         "",
@@ -102,9 +114,19 @@ def render_model_card(metadata: ModelMetadata, descriptions: dict[str, str], lin
         "",
         "## Leakage guard",
         "",
+        f"Computed from {guard.get('computed_from', 'the split (before the guard checked the rows read)')}: "
+        f"{_figure(guard.get('training_rows'))} training and {_figure(guard.get('test_rows'))} test rows, their address "
+        "hashes, dates and label windows, the test rows' feature values and each feature's dbt lineage. Any finding stops training.",
+        "",
         f"- Training rows sharing an address with a test row: {_figure(guard.get('training_rows_sharing_a_test_address'))} (must be 0).",
+        f"- Training rows whose label window reaches the first test date {_figure(guard.get('first_test_date'))}: "
+        f"{_figure(guard.get('training_rows_labelled_from_test_start'))} (must be 0; the last window ends "
+        f"{_figure(guard.get('last_training_label_window_end'))}).",
         f"- Label columns among the features: {', '.join(guard.get('label_columns_among_features', [])) or 'none'} (must be none).",
-        f"- Latest training date before the first test date: {_figure(guard.get('training_ends_before_test'))}.",
+        f"- Features whose lineage passes through a label model: {_names(guard.get('features_derived_from_labels'))} (must be none).",
+        f"- Features whose test values follow the label, the grade or the label weight: {_names(guard.get('features_valued_as_labels'))} "
+        "(must be none).",
+        f"- Features whose lineage could not be traced (not judged by lineage): {_names(guard.get('features_without_traced_lineage'))}.",
         "- Features read only data at or before the alert's processing date (dbt unit tests pin the history rules), and "
         "the project's test suite trains on random labels and requires test AUC near 0.5.",
         "",

@@ -1,8 +1,9 @@
 """Promotion: moving an alias to a model, and the gate a challenger must pass to become champion.
 
 The gate re-scores both models on one out-of-time window of the finished training table, never comparing figures
-copied from two metadata files whose test windows differ. The window starts at the later of the two models' test
-starts (neither model trained on a date from there on) and runs to the table's last date; its rows are those whose
+copied from two metadata files whose test windows differ. The window starts at the later of the two models'
+out-of-time starts (neither model trained on a date from there on, nor on a label decided by an outcome from there
+on: the split's purge rule, `ModelMetadata.out_of_time_from`) and runs to the table's last date; its rows are those whose
 address has no row before the window, so neither model saw their addresses in training. Each configured metric
 must then improve by at least its minimum absolute and relative change (MLflow-style thresholds; the default asks
 the candidate not to lose on the type's primary metric) and reach its minimum value. `--force` overrides a refusal
@@ -121,7 +122,7 @@ def compare_on_window(
         booster, metadata = load_registered(client, database, row, output_dir)
         models[role] = (booster, metadata)
     held = table_window(client, network, spec.training_table)
-    start = max(metadata.training_period.test_start for _, metadata in models.values())
+    start = max(metadata.out_of_time_from() for _, metadata in models.values())
     if held is None or held[1] < start:
         raise PipelineError(
             f"{network}.{spec.training_table} holds no dates from {start} on, where both models are out of time: build a later window"

@@ -69,7 +69,7 @@ def publish_model(
     tidy_output_dir(client, database, output_dir)
     version = registry.claim_version(client, database, model_type, network)
     created_at = datetime.now(UTC)
-    stem = artifact_stem(model_type, version, created_at.strftime("%Y%m%d_%H%M%S"))
+    stem = artifact_stem(network, model_type, version, created_at.strftime("%Y%m%d_%H%M%S"))
     files = Artifacts.of(output_dir, stem)
     metadata = metadata_for(stem, version, created_at, files.report_path)
     card = card_for(metadata)

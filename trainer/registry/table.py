@@ -28,7 +28,7 @@ from loguru import logger
 from trainer.errors import PipelineError
 from trainer.registry.aliases import ALIASES, current_aliases
 from trainer.registry.metadata import ModelMetadata
-from trainer.store.connection import qualified_name, quote_identifier, string_filter, table_columns, table_exists
+from trainer.store.connection import SqlName, qualified_name, quote_identifier, string_filter, table_columns, table_exists
 from trainer.store.first_write import write_first
 
 REGISTRY_TABLE = "trained_models"
@@ -172,8 +172,8 @@ def pinned_checksums(row: dict[str, Any]) -> dict[str, str]:
     return json.loads(row.get("artifacts_json") or "{}")
 
 
-def _table(database: str) -> str:
-    return f"{quote_identifier(database)}.{quote_identifier(REGISTRY_TABLE)}"
+def _table(database: str) -> SqlName:
+    return qualified_name(database, REGISTRY_TABLE)
 
 
 def ensure_registry(client: Client, database: str) -> None:
@@ -234,10 +234,12 @@ def list_models(
     """Registry rows, newest first, optionally filtered; none while the registry does not exist yet."""
     if not table_exists(client, database, REGISTRY_TABLE):
         return []
-    where, parameters = string_filter(model_type=model_type, network=network, config_key=config_key)
+    selected = string_filter(model_type=model_type, network=network, config_key=config_key)
     present = set(table_columns(client, database, REGISTRY_TABLE))  # a registry from before artifacts_json reads it as ''
-    columns = ", ".join(column if column in present else f"'' AS {quote_identifier(column)}" for column in COLUMNS)
-    result = client.query(f"SELECT {columns} FROM {_table(database)} {where} ORDER BY created_at DESC, version DESC", parameters=parameters)
+    columns = ", ".join(quote_identifier(column) if column in present else f"'' AS {quote_identifier(column)}" for column in COLUMNS)
+    result = client.query(
+        f"SELECT {columns} FROM {_table(database)} {selected.where} ORDER BY created_at DESC, version DESC", parameters=selected.parameters
+    )
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
 

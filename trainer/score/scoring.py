@@ -223,7 +223,7 @@ def score_rows(
 def write_scores(client: Client, network: str, spec: ModelSpec, output: pa.Table, processing_date: date, model_version: str) -> None:
     """Replace the (date, model) partition of the output table with `output` in one step."""
     with staging_table(client, network, spec.output_table, STAGE_PREFIX) as stage:
-        client.insert_arrow(f"{network}.{stage}", output)
+        client.insert_arrow(qualified_name(network, stage), output)
         partition = {"day": (processing_date, "Date"), "version": (model_version, "String")}
         swap_partition(client, network, spec.output_table, stage, partition, empty=False)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from clickhouse_connect.driver.client import Client
 
 from trainer.model_types import MODEL_SPECS, ModelSpec
-from trainer.store.connection import apply_ddl, qualified_name, quote_identifier, sql_statements
+from trainer.store.connection import apply_ddl, qualified_name, quote_identifier, sql_statements, sql_type
 
 
 def output_columns(spec: ModelSpec) -> list[tuple[str, str]]:
@@ -24,7 +24,7 @@ def output_columns(spec: ModelSpec) -> list[tuple[str, str]]:
 
 def output_table_ddl(spec: ModelSpec) -> str:
     """CREATE TABLE IF NOT EXISTS for the spec's output table; rows are ordered by rank or by key within a date."""
-    columns = ", ".join(f"{quote_identifier(name)} {column_type}" for name, column_type in output_columns(spec))
+    columns = ", ".join(f"{quote_identifier(name)} {sql_type(column_type)}" for name, column_type in output_columns(spec))
     key = quote_identifier(spec.output_column if spec.is_ranker else spec.key_column)
     return (
         f"CREATE TABLE IF NOT EXISTS {quote_identifier(spec.output_table)} ({columns}) ENGINE = MergeTree "

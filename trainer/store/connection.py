@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from importlib import resources
+from typing import NamedTuple
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -57,29 +59,68 @@ def table_columns(client: Client, database: str, table: str) -> list[str]:
     return [row[0] for row in result.result_rows]
 
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z, not $: a name with a trailing newline is refused
 
 
-def quote_identifier(name: str) -> str:
-    """Backtick-quote a validated identifier (database or table name) for DDL, which cannot bind it."""
+class SqlName(str):
+    """SQL text made of validated names: the one kind of value interpolated into SQL text besides constant SQL.
+
+    Names of databases, tables and columns cannot be bound as parameters, so they enter SQL text, backtick-quoted after
+    their pattern is checked (quote_identifier, qualified_name); text composed of such names and constant SQL is a
+    SqlName too (`SqlName(...)` around the composition). Values are never interpolated: they are bound ({name:Type} in
+    the SQL, parameters= in the call). tests/unit/test_sql_safety.py checks both rules on every SQL text of trainer/."""
+
+    __slots__ = ()
+
+
+def quote_identifier(name: str) -> SqlName:
+    """Backtick-quote a validated identifier (database, table or column name) for SQL text, which cannot bind it."""
     if not IDENTIFIER.match(name):
         raise PipelineError(f"not a valid identifier: {name!r}")
-    return f"`{name}`"
+    return SqlName(f"`{name}`")
 
 
-def string_filter(**values: str | None) -> tuple[str, dict[str, str]]:
+# A ClickHouse type as the tables' schemas name them (`DateTime64(3, 'UTC')`): no backticks, semicolons or comments,
+# and quotes only around a time zone's name.
+COLUMN_TYPE = re.compile(r"[A-Z][A-Za-z0-9_]*(\((?:[A-Za-z0-9_(), ]|'[A-Za-z0-9_/+-]*')*\))?\Z")
+
+
+def sql_type(name: str) -> SqlName:
+    """A validated ClickHouse type name (`Nullable(Float64)`, `Array(String)`) for SQL text."""
+    if not COLUMN_TYPE.match(name):
+        raise PipelineError(f"not a supported column type: {name!r}")
+    return SqlName(name)
+
+
+def placeholder(name: str, type_name: str) -> SqlName:
+    """`{name:Type}`, where a query binds the parameter `name` (a validated identifier) as a value of `type_name`."""
+    quote_identifier(name)
+    return SqlName("{" + name + ":" + sql_type(type_name) + "}")
+
+
+class Filter(NamedTuple):
+    """A WHERE clause (empty when it filters nothing) and the values it binds."""
+
+    where: SqlName
+    parameters: dict[str, str]
+
+
+def string_filter(**values: str | None) -> Filter:
     """A WHERE clause matching every given column (keyword: a constant column name in the caller's code) to its
-    value, bound as parameters; columns whose value is None are not filtered. ("", {}) when none is given."""
+    value, bound as parameters; columns whose value is None are not filtered. Empty when none is given."""
     given = {column: value for column, value in values.items() if value is not None}
-    for column in given:
-        quote_identifier(column)
-    where = " AND ".join(column + " = {" + column + ":String}" for column in given)
-    return (f"WHERE {where}" if where else ""), given
+    conditions = " AND ".join(f"{quote_identifier(column)} = {placeholder(column, 'String')}" for column in given)
+    return Filter(SqlName(f"WHERE {conditions}" if conditions else ""), given)
 
 
-def qualified_name(database: str, table: str) -> str:
+def qualified_name(database: str, table: str) -> SqlName:
     """`database`.`table`, both validated identifiers, for SQL text (names cannot be bound)."""
-    return f"{quote_identifier(database)}.{quote_identifier(table)}"
+    return SqlName(f"{quote_identifier(database)}.{quote_identifier(table)}")
+
+
+def name_list(names: Iterable[str]) -> SqlName:
+    """`a`, `b`, ...: validated identifiers, quoted and comma-separated (a column list)."""
+    return SqlName(", ".join(quote_identifier(name) for name in names))
 
 
 def sql_statements(package: str, file_name: str) -> list[str]:

@@ -14,15 +14,15 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
-from trainer.store.connection import IDENTIFIER, qualified_name, quote_identifier
+from trainer.store.connection import IDENTIFIER, SqlName, placeholder, qualified_name, quote_identifier
 
 KEY_TYPES = frozenset({"String", "UInt32", "UInt64"})
 
 
-def _condition(name: str, column_type: str) -> str:
+def _condition(name: str, column_type: str) -> SqlName:
     if not IDENTIFIER.match(name) or column_type not in KEY_TYPES:
         raise PipelineError(f"not a key column this project races on: {name} {column_type}")
-    return quote_identifier(name) + " = {" + name + ":" + column_type + "}"
+    return SqlName(quote_identifier(name) + " = " + placeholder(name, column_type))
 
 
 def write_first(

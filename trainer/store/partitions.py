@@ -13,16 +13,16 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
-from trainer.store.connection import IDENTIFIER, qualified_name
+from trainer.store.connection import IDENTIFIER, SqlName, placeholder, qualified_name
 
 PARTITION_KEY_TYPES = frozenset({"Date", "String", "UInt16"})
 
 
-def _placeholder(name: str, column_type: str) -> str:
+def _placeholder(name: str, column_type: str) -> SqlName:
     """The bound-parameter placeholder {name:Type} of one partition key."""
     if not IDENTIFIER.match(name) or column_type not in PARTITION_KEY_TYPES:
         raise PipelineError(f"not a partition key this project uses: {name} {column_type}")
-    return "{" + name + ":" + column_type + "}"
+    return placeholder(name, column_type)
 
 
 @contextmanager

@@ -61,6 +61,13 @@ def scaled_params(params: dict[str, Any], training_rows: int) -> dict[str, Any]:
     return {**params, "data_sample_strategy": "goss", "bagging_fraction": 1.0, "bagging_freq": 0, "learning_rate": LARGE_LEARNING_RATE}
 
 
+def training_params(spec: ModelSpec, seed: int, training_rows: int, tuned: bool) -> dict[str, Any]:
+    """The parameters the training rows are binned and trained with. Tuning trains every trial on the same bins, so it
+    turns LightGBM's pre-filter of features off (a trial may lower min_data_in_leaf below what the bins were made for)."""
+    params = scaled_params(base_params(spec, seed), training_rows)
+    return {**params, "feature_pre_filter": False} if tuned else params
+
+
 def cv_folds(training_rows: int) -> int:
     return CV_FOLDS if training_rows < LARGE_TRAINING_ROWS else LARGE_CV_FOLDS
 
@@ -101,13 +108,20 @@ def cross_validate(
     if folds < 2:
         raise PipelineError(f"cross-validation needs at least 2 distinct addresses in the training part, found {entities}")
     result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))
-    for fold, (fit_index, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.features, groups=train.entity)):
+    for fold, (fit_index, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.label, groups=train.entity)):
         fit_index, valid_index = np.sort(fit_index), np.sort(valid_index)
+        # Bagging draws a whole number of rows: a fold this small would draw none, and LightGBM would abort.
+        if params.get("bagging_freq") and int(params.get("bagging_fraction", 1.0) * fit_index.size) < 1:
+            raise PipelineError(
+                f"cross-validation fold {fold + 1} of {folds} trains on {fit_index.size} row(s), too few to bag "
+                f"{params['bagging_fraction']:.0%} of; the training part needs more labelled rows"
+            )
+        best = _BestValidation()
         booster = lgb.train(
             params, binned.subset(fit_index), num_boost_round=MAX_ROUNDS, valid_sets=[binned.subset(valid_index)],
-            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
+            feval=best.capture, callbacks=[best, lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
         )  # fmt: skip
-        prediction = booster.predict(train.features[valid_index], num_iteration=booster.best_iteration)
+        prediction = best.prediction
         result.out_of_fold[valid_index] = prediction
         result.best_iterations.append(int(booster.best_iteration or MAX_ROUNDS))
         result.fold_aucs.append(auc_or_half(train.label[valid_index], prediction))
@@ -121,12 +135,35 @@ def cross_validate(
     return result
 
 
+class _BestValidation:
+    """The validation rows' predictions at the best iteration, as LightGBM computed them while training (its own
+    scores of the binned validation rows): no float copy of the rows is needed to predict them again. The best
+    iteration is the first to reach the highest first metric, as early stopping picks it (both metrics grow)."""
+
+    def __init__(self) -> None:
+        self.latest: np.ndarray | None = None
+        self.best_score: float | None = None
+        self.prediction = np.empty(0)
+
+    def capture(self, predictions: np.ndarray, _data: lgb.Dataset) -> tuple[str, float, bool]:
+        self.latest = predictions  # LightGBM's buffer, overwritten at the next iteration: copied in `keep`
+        return "captured", 0.0, True
+
+    def __call__(self, env: Any) -> None:  # a callback: it runs after the evaluation, before early stopping's
+        score = float(env.evaluation_result_list[0][2])
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.prediction = score, np.array(self.latest, dtype=np.float64)
+
+
 def fit(train_set: lgb.Dataset, params: dict[str, Any], rounds: int) -> lgb.Booster:
     return lgb.train(params, train_set, num_boost_round=rounds)
 
 
-def tune(train: TrainingData, spec: ModelSpec, params: dict[str, Any], trials: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Seeded TPE search over the main LightGBM knobs, pruning trials whose early folds fall behind."""
+def tune(
+    train: TrainingData, binned: lgb.Dataset, spec: ModelSpec, params: dict[str, Any], trials: int, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Seeded TPE search over the main LightGBM knobs, pruning trials whose early folds fall behind. Every trial
+    trains on the same bins (`binned`, made with `feature_pre_filter` off, so a trial may lower min_data_in_leaf)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> float:
@@ -144,7 +181,6 @@ def tune(train: TrainingData, spec: ModelSpec, params: dict[str, Any], trials: i
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        binned = bin_rows(train, spec, candidate)
         score = float(np.mean(cross_validate(train, binned, spec, candidate, on_fold=report).fold_scores))
         logger.bind(trial=trial.number, score=round(score, 4)).info("tuning trial finished")
         return score

@@ -7,7 +7,7 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,15 @@ from loguru import logger
 from trainer import __version__
 from trainer.arguments import check_at_least, check_fraction, check_window, resolve_network
 from trainer.errors import PipelineError
+from trainer.evaluation import leakage
 from trainer.evaluation.extract import TrainingData, extract_rows, fingerprint, table_window, window_parameters
 from trainer.evaluation.metrics import best_f1_threshold, window_metrics
-from trainer.evaluation.split import Holdout, check_classes, leakage_guard, plan_holdout
+from trainer.evaluation.split import Holdout, check_classes, plan_holdout
 from trainer.features.catalogue import raw_columns_text
 from trainer.features.contract import FeatureContract, check_table, load_contract, read_manifest
-from trainer.features.lineage import LineageResolver, catalog_from_store
-from trainer.model_types import ModelSpec, model_spec
-from trainer.monitor.distributions import training_distributions
+from trainer.features.lineage import FeatureLineage, LineageResolver, catalog_from_store
+from trainer.model_types import MODEL_SPECS, ModelSpec, model_spec
+from trainer.monitor.distributions import effective_rows, training_distributions
 from trainer.registry import table as registry
 from trainer.registry.artifacts import ensure_writable
 from trainer.registry.metadata import ContractRecord, DataStats, ModelMetadata, TrainingPeriod
@@ -36,6 +37,7 @@ from trainer.registry.publish import publish_model, reuse_registered
 from trainer.store.connection import connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train import modeling
+from trainer.train.dataset import BinnedTraining, bin_training
 from trainer.train.labels import LabelMaturity, label_maturity
 from trainer.train.report import gain_by_family, render_report
 from trainer.train.timing import PhaseTimer, peak_rss_mb
@@ -80,7 +82,10 @@ class TrainingPlan:
     data_fingerprint: str
     config_key: str
     output_dir: Path
-    leakage_guard: dict[str, Any]
+    # Filled once the run is known to train (not reuse): each feature's lineage through dbt's compiled SQL (None: not
+    # traceable), then the leakage guard's figures, computed from the rows read.
+    lineage: dict[str, FeatureLineage] | None = None
+    leakage_guard: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +96,6 @@ class FittedModel:
     tuning: dict[str, Any] | None
     train_label: np.ndarray
     train_positive_rate: float
-    distributions: dict[str, dict[str, object]]  # per feature and for the score, the training bins (drift reference)
 
 
 def train_model(request: TrainRequest, client: Client | None = None, settings: StoreSettings | None = None) -> TrainOutcome:
@@ -115,11 +119,18 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     if existing:
         log.bind(model_id=existing.model_id).info("model already trained on this data and configuration; use --force to train again")
         return existing
-    train, test = extract_parts(client, plan, timings)
-    log.bind(train_rows=train.rows, test_rows=test.rows, matrix_mb=round((train.features.nbytes + test.features.nbytes) / 2**20, 1)).info(
-        "training and test rows extracted"
-    )
-    fitted = fit(train, request, plan, timings)
+    plan.lineage = feature_lineage_or_none(client, network, plan.contract)
+    params = modeling.training_params(spec, request.seed, plan.holdout.train.rows, tuned=request.tune_trials > 0)
+    binned, test = extract_parts(client, plan, params, timings)
+    train = binned.data
+    log.bind(
+        train_rows=train.rows,
+        reference_sample_rows=binned.sample_rows,
+        test_rows=test.rows,
+        test_matrix_mb=round(test.features.nbytes / 2**20, 1),
+    ).info("training rows binned and test rows extracted")
+    plan.leakage_guard = guard_leakage(plan, train, test)
+    fitted = fit(binned, params, request, plan, timings)
     evaluation_started = time.perf_counter()
     score, metrics = evaluate(fitted, test, plan, request.review_capacity)
     outcome = publish(client, settings, request, plan, fitted, test, score, metrics, timings, evaluation_started)
@@ -171,14 +182,15 @@ def plan_training(
     check_classes(holdout.train, request.min_per_class, f"the training part (before {holdout.test_start})")
     check_classes(holdout.test, 1, f"the test part (from {holdout.test_start})")
     log.bind(
-        train_rows=holdout.train.rows, test_rows=holdout.test.rows, dropped_shared=holdout.train_rows_dropped_for_shared_entities
+        train_rows=holdout.train.rows,
+        test_rows=holdout.test.rows,
+        purged_label_horizon=holdout.train_rows_purged_for_label_horizon,
+        dropped_shared=holdout.train_rows_dropped_for_shared_entities,
     ).info("out-of-time split planned")
     registry.ensure_registry(client, settings.registry_database)
     data_fingerprint = fingerprint(client, network, spec, contract, holdout.parameters)
     config_key = _config_key(request, spec, network, start, end, data_fingerprint, contract)
-    labels = {"label", "label_weight", spec.grade_column}
-    guard = leakage_guard(client, qualified_name(network, contract.table), holdout, contract.names, labels)
-    return TrainingPlan(spec, network, start, end, contract, holdout, maturity, data_fingerprint, config_key, output_dir, guard)
+    return TrainingPlan(spec, network, start, end, contract, holdout, maturity, data_fingerprint, config_key, output_dir)
 
 
 def _config_key(
@@ -205,41 +217,61 @@ def reusable_model(client: Client, settings: StoreSettings, plan: TrainingPlan) 
     return None
 
 
-def extract_parts(client: Client, plan: TrainingPlan, timings: PhaseTimer) -> tuple[TrainingData, TrainingData]:
-    """Stream the training and the test rows into two matrices, then prove the table did not change meanwhile (the
-    fingerprint the plan was made on still holds)."""
+def extract_parts(client: Client, plan: TrainingPlan, params: dict[str, Any], timings: PhaseTimer) -> tuple[BinnedTraining, TrainingData]:
+    """Bin the training rows with `params` as they stream (trainer/train/dataset.py) and stream the test rows into a
+    matrix, then prove the table did not change meanwhile (the fingerprint the plan was made on still holds)."""
     with timings.phase("extract"):
         table = qualified_name(plan.network, plan.contract.table)
-        train, test = (
-            extract_rows(client, plan.network, plan.spec, plan.contract, plan.holdout.where(part, table), plan.holdout.parameters, rows)
-            for part, rows in (("train", plan.holdout.train.rows), ("test", plan.holdout.test.rows))
+        holdout, names = plan.holdout, plan.contract.names
+        train = bin_training(
+            client, plan.network, plan.spec, names, plan.contract.table, holdout.where("train", table), holdout.parameters,
+            holdout.train.rows, params,
+        )  # fmt: skip
+        test = extract_rows(
+            client, plan.network, plan.spec, plan.contract, holdout.where("test", table), holdout.parameters, holdout.test.rows
         )
         if fingerprint(client, plan.network, plan.spec, plan.contract, plan.holdout.parameters) != plan.data_fingerprint:
             raise PipelineError(f"{plan.network}.{plan.contract.table} changed while it was read; run again")
     return train, test
 
 
-def fit(train: TrainingData, request: TrainRequest, plan: TrainingPlan, timings: PhaseTimer) -> FittedModel:
-    """Optionally tune, bin the training rows once, cross-validate by entity for the number of rounds, then fit the
-    final model on the same bins. The float matrix is released before the final fit."""
+def guard_leakage(plan: TrainingPlan, train: TrainingData, test: TrainingData) -> dict[str, Any]:
+    """The leakage guard on the rows read (trainer/evaluation/leakage.py): stops training in one line on any leak,
+    else returns its figures for the metadata and the card."""
+    found = leakage.guard(
+        train_entity=train.entity,
+        train_dates=train.processing_date,
+        test_entity=test.entity,
+        test_dates=test.processing_date,
+        horizon_days=plan.maturity.horizon_days,
+        test_features=test.features,
+        feature_names=plan.contract.names,
+        test_label=test.label,
+        test_grade=test.grade,
+        test_weight=test.weight,
+        label_columns={"label", "label_weight", plan.spec.grade_column},
+        lineage=plan.lineage or {},
+        label_models={spec.label_model for spec in MODEL_SPECS.values()},
+    )
+    found.check(f"of {plan.spec.name} on {plan.network}.{plan.contract.table}")
+    return found.to_json()
+
+
+def fit(binned: BinnedTraining, params: dict[str, Any], request: TrainRequest, plan: TrainingPlan, timings: PhaseTimer) -> FittedModel:
+    """Optionally tune, cross-validate by entity for the number of rounds, then fit the final model: all on the bins
+    the training rows were streamed into."""
     log = logger.bind(model_type=plan.spec.name, network=plan.network)
-    params = modeling.scaled_params(modeling.base_params(plan.spec, request.seed), train.rows)
-    tuning = None
+    train, tuning = binned.data, None
     if request.tune_trials > 0:
-        params, tuning = modeling.tune(train, plan.spec, params, request.tune_trials, request.seed)
+        params, tuning = modeling.tune(train, binned.dataset, plan.spec, params, request.tune_trials, request.seed)
         log.bind(best_cv_score=round(tuning["best_cv_score"], 4), trials=tuning["trials"]).info("tuning finished")
-    with timings.phase("dataset_construction"):
-        binned = modeling.bin_rows(train, plan.spec, params)
     with timings.phase("cross_validation"):
-        cv = modeling.cross_validate(train, binned, plan.spec, params)
+        cv = modeling.cross_validate(train, binned.dataset, plan.spec, params)
     log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
-    train_label, train_positive_rate = train.label, float(train.label.mean())
-    # The drift reference: the training rows' features, and their out-of-fold scores (in-sample scores would flatter).
-    distributions = training_distributions(train.features, train.feature_names, cv.out_of_fold)
-    del train  # the final fit trains on the bins the cross-validation used, not on the float matrix
     with timings.phase("final_fit"):
-        booster = modeling.fit(binned, params, cv.rounds)
-    return FittedModel(booster, params, cv, tuning, train_label, train_positive_rate, distributions)
+        booster = modeling.fit(binned.dataset, params, cv.rounds)
+    params = {**params, "reference_sample_rows": binned.sample_rows}  # recorded: the bins were found on this many rows
+    return FittedModel(booster, params, cv, tuning, train.label, float(train.label.mean()))
 
 
 def evaluate(fitted: FittedModel, test: TrainingData, plan: TrainingPlan, review_capacity: int | None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -294,6 +326,7 @@ def publish(
                 train_rows=holdout.train.rows,
                 test_rows=holdout.test.rows,
                 train_rows_dropped_for_shared_entities=holdout.train_rows_dropped_for_shared_entities,
+                train_rows_purged_for_label_horizon=holdout.train_rows_purged_for_label_horizon,
                 immature_label_rows_left_out=plan.maturity.immature_rows,
                 positives=holdout.window.positives,
                 train_positive_rate=fitted.train_positive_rate,
@@ -307,7 +340,7 @@ def publish(
             num_trees=fitted.booster.num_trees(),
             feature_contract=ContractRecord(table=contract.table, fingerprint=contract.fingerprint(), features=tuple(contract.to_json())),
             gain_by_family=family_gain,
-            training_distributions=fitted.distributions,
+            training_distributions=reference_distributions(test, score),
             dbt_models=tuple(contract.producers),
             tuning=fitted.tuning,
             leakage_guard=plan.leakage_guard,
@@ -325,7 +358,7 @@ def publish(
         return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain, metrics)
 
     descriptions = {feature.name: feature.description for feature in contract.features}
-    lineage = feature_lineage_or_none(client, plan.network, contract)
+    lineage = None if plan.lineage is None else {name: raw_columns_text(traced) for name, traced in plan.lineage.items()}
 
     def card_for(metadata: ModelMetadata) -> str:
         return render_model_card(metadata, descriptions, lineage)
@@ -335,6 +368,13 @@ def publish(
         client, settings, plan.output_dir, plan.spec.name, plan.network, model_text, metadata_for, report_for, card_for
     )
     return TrainOutcome(model_id, model_path, metadata)
+
+
+def reference_distributions(test: TrainingData, score: np.ndarray) -> dict[str, dict[str, object]]:
+    """The drift reference (trainer/monitor/distributions.py says why the test part): the test rows' features and the
+    final model's scores of them, with their effective number of rows (one group per address and date)."""
+    groups = np.stack([test.entity, test.processing_date.astype(np.int64).astype(np.uint64)], axis=1)
+    return training_distributions(test.features, test.feature_names, score, effective_rows(groups))
 
 
 def reproduce_command(request: TrainRequest, plan: TrainingPlan) -> str:
@@ -373,9 +413,10 @@ def environment(client: Client) -> dict[str, str]:
     }
 
 
-def feature_lineage_or_none(client: Client, network: str, contract: FeatureContract) -> dict[str, str] | None:
-    """Each feature's raw source columns for the model card, traced through the compiled SQL of the last dbt build
-    with the built tables' columns. None (the card then says how to get them) when dbt's manifest cannot be read."""
+def feature_lineage_or_none(client: Client, network: str, contract: FeatureContract) -> dict[str, FeatureLineage] | None:
+    """Each feature's lineage, for the leakage guard and the model card's raw source columns, traced through the
+    compiled SQL of the last dbt build with the built tables' columns. None (the card then says how to get them, the
+    guard counts every feature as untraced) when dbt's manifest cannot be read."""
     try:
         manifest = read_manifest()
         built_for = {node["name"]: node.get("schema") for node in manifest["nodes"].values() if node["resource_type"] == "model"}
@@ -384,4 +425,4 @@ def feature_lineage_or_none(client: Client, network: str, contract: FeatureContr
     except PipelineError as error:
         logger.bind(network=network).warning(f"model card without feature lineage: {error}")
         return None
-    return {name: raw_columns_text(lineage) for name, lineage in traced.items()}
+    return traced

@@ -1,6 +1,8 @@
 {#- Fails for every row where one of `columns` is NULL, NaN or infinite. -#}
 {% test all_finite(model, columns) %}
-select *
+select
+    *,
+    'one of {{ columns | join(', ') }} is NULL, NaN or infinite: {{ data_test_remedy(model) }}' as problem
 from {{ model }}
 where
     {% for column in columns -%}

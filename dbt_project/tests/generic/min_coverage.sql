@@ -1,8 +1,9 @@
 {#-
   The share of rows whose `column_name` is 1 is at least `threshold`, e.g. the share of alerts that have
-  upstream address features. Fails with one row giving the measured rate, and prints it.
+  upstream address features. Fails with one row giving the measured rate and `remedy` (the var or command that
+  changes it), and prints the rate.
 -#}
-{% test min_coverage(model, column_name, threshold) %}
+{% test min_coverage(model, column_name, threshold, remedy) %}
 {%- set threshold = threshold | float -%}
 {%- if execute -%}
     {%- set measured = run_query("select countIf(" ~ column_name ~ " = 1) / greatest(count(), 1), count() from " ~ model) -%}
@@ -14,7 +15,9 @@
 select
     countIf({{ column_name }} = 1) / count() as coverage_rate,
     toFloat64({{ threshold }}) as required_rate,
-    count() as rows_checked
+    count() as rows_checked,
+    'only ' || toString(round(coverage_rate, 4)) || ' of the ' || toString(rows_checked) || ' rows of {{ model.identifier }} have '
+        || '{{ column_name }} = 1, below the required ' || toString(required_rate) || ': {{ remedy | replace("'", "''") }}' as problem
 from {{ model }}
 having count() > 0 and coverage_rate < required_rate
 {% endtest %}

@@ -1,6 +1,6 @@
 {#-
-  Both label classes are present with at least `min_per_class` rows each: a one-class or nearly one-class
-  window cannot produce a model. Fails with one row per short class, giving its count.
+  Both label classes are present with at least `min_per_class` rows each (var min_per_class): a one-class or nearly
+  one-class window cannot produce a model. Fails with one row per short class, giving its count and what to change.
 -#}
 {% test min_rows_per_class(model, column_name, min_per_class) %}
 with classes as (
@@ -26,5 +26,9 @@ final as (
     settings join_use_nulls = 1
 )
 
-select * from final
+select
+    final.*,
+    'label ' || toString(label_class) || ' has ' || toString(rows_in_class) || ' rows in {{ model.identifier }}, var min_per_class asks for '
+        || toString(required_rows) || ': widen the window (vars start, end) or lower var min_per_class' as problem
+from final
 {% endtest %}

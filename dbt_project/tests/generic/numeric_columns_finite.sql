@@ -22,7 +22,8 @@ select
         not isFinite(ifNull(toFloat64({{ column }}), nan)), '{{ column }}',
         {% endfor -%}
         ''
-    ) as first_non_finite_column
+    ) as first_non_finite_column,
+    'column ' || first_non_finite_column || ' holds NULL, NaN or an infinite value: {{ data_test_remedy(model) }}' as problem
 from {{ model }}
 where not (
     {% for column in columns -%}

@@ -3,7 +3,11 @@
   test's `where` config): joins neither lost nor duplicated rows. Fails with one row giving both counts.
 -#}
 {% test row_count_matches(model, compare_model, compare_where=none) %}
-select actual_rows, expected_rows
+select
+    actual_rows,
+    expected_rows,
+    toString(actual_rows) || ' rows where {{ compare_model | replace("'", "") }} has ' || toString(expected_rows)
+        || ': a join lost or duplicated rows; {{ data_test_remedy(model) }}' as problem
 from (
     select
         (select count() from {{ model }}) as actual_rows,

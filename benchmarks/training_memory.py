@@ -1,0 +1,176 @@
+"""Training memory: the float-matrix path and the streamed path side by side in one run, each in a child process.
+
+    flock /tmp/heavy-bench.lock python -m benchmarks.training_memory --rows 1400000 [--streamed-only-rows 30000000]
+        [--rounds 100 | --cv] [--workdir /tmp/aml-training-memory]
+
+The training table is synthetic, made inside an embedded store in `--workdir` by one INSERT ... SELECT (the shape of
+`training_alerts`: 162 float features, a few thousand rows per date, addresses with several alerts, a label that
+depends on some features), so that sizes far beyond what the sample generator makes in minutes can be measured.
+Each path runs in its own child process, which reads the training part (the first 80 % of dates), builds LightGBM's
+Dataset, trains (a fixed number of rounds, or with `--cv` the trainer's grouped cross-validation and final fit) and
+scores the test part; the parent prints its wall seconds, the child's peak RSS (wait4) and test AUC. Nothing is
+asserted.
+
+- `matrix`: today's path until issue 33: `extract_rows` streams every training row into one float32 matrix, then
+  `modeling.bin_rows` bins it;
+- `streamed`: `dataset.bin_training`: bins from a sample drawn in ClickHouse, then the rows binned as they stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+FEATURES = 162
+NETWORK = "bench"
+TABLE = "training_alerts"
+ROWS_PER_DATE = 20_000
+FIRST_DATE = date(2024, 1, 1)
+
+
+def create_table(client, rows: int) -> None:
+    """The synthetic training table of `rows` rows, made in ClickHouse."""
+    from trainer.store.connection import qualified_name
+
+    table = qualified_name(NETWORK, TABLE)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {NETWORK}")
+    client.command(f"DROP TABLE IF EXISTS {table}")
+    features = ", ".join(f"f{j} Float32" for j in range(FEATURES))
+    client.command(
+        f"CREATE TABLE {table} (network String, processing_date Date, alert_id String, address String, label UInt8, "
+        f"label_weight Float32, relevance_grade UInt8, {features}) ENGINE = MergeTree ORDER BY (processing_date, alert_id)"
+    )
+    # Features: a hidden risk per address (informative columns) and noise; some columns coarse (few distinct values)
+    # as counts are, some with missing values.
+    values = []
+    for j in range(FEATURES):
+        noise = f"randNormal(0, 1, {j})"
+        if j % 4 == 0:
+            values.append(f"toFloat32(risk * {1 + j % 7} + {noise}) AS f{j}")
+        elif j % 4 == 1:
+            values.append(f"toFloat32(floor(abs({noise}) * 3)) AS f{j}")
+        elif j % 4 == 2:
+            values.append(f"if(rand({j}) % 10 = 0, nan, toFloat32({noise})) AS f{j}")
+        else:
+            values.append(f"toFloat32({noise} * 100) AS f{j}")
+    client.command(
+        f"INSERT INTO {table} SELECT network, processing_date, alert_id, address, label, label_weight, relevance_grade, "
+        f"{', '.join(f'f{j}' for j in range(FEATURES))} FROM ("
+        f"SELECT '{NETWORK}' AS network, toDate('{FIRST_DATE}') + intDiv(number, {ROWS_PER_DATE}) AS processing_date, "
+        "toString(number) AS alert_id, toString(cityHash64(number) % greatest(1, intDiv({rows:UInt64}, 5))) AS address, "
+        "(cityHash64(address) % 1000) / 1000.0 - 0.5 AS risk, toUInt8(risk + randNormal(0, 0.4, 999) > 0.35) AS label, "
+        "toFloat32(0.5 + (cityHash64(number, 1) % 50) / 100.0) AS label_weight, toUInt8(label * (1 + number % 3)) AS relevance_grade, "
+        f"{', '.join(values)} FROM numbers({{rows:UInt64}}))",
+        parameters={"rows": rows},
+        settings={"max_insert_threads": 2},
+    )
+
+
+def child(path: str, rows: int, rounds: int, cross_validate: bool) -> None:
+    """One path in this process: read and bin the training part, train, score the test part; print JSON."""
+    from trainer.evaluation.extract import extract_rows
+    from trainer.evaluation.metrics import auc_or_half
+    from trainer.features.contract import Feature, FeatureContract
+    from trainer.model_types import model_spec
+    from trainer.store.connection import connect
+    from trainer.train import dataset, modeling
+
+    client = connect()
+    spec = model_spec("alert_scorer")
+    contract = FeatureContract(TABLE, tuple(Feature(f"f{j}", "synthetic", TABLE) for j in range(FEATURES)))
+    test_start = FIRST_DATE + timedelta(days=int(rows * 0.8) // ROWS_PER_DATE)
+    parameters = {"network": NETWORK, "start": FIRST_DATE, "end": date(2099, 1, 1), "test_start": test_start}
+    window = "network = {network:String} AND processing_date BETWEEN {start:Date} AND {end:Date}"
+    train_where, test_where = window + " AND processing_date < {test_start:Date}", window + " AND processing_date >= {test_start:Date}"
+    count = "SELECT count() FROM bench.training_alerts WHERE "
+    train_rows = int(client.command(count + train_where, parameters=parameters))
+    test_rows = int(client.command(count + test_where, parameters=parameters))
+    params = modeling.training_params(spec, 42, train_rows, tuned=False)
+    started = time.perf_counter()
+    if path == "matrix":
+        train = extract_rows(client, NETWORK, spec, contract, train_where, parameters, train_rows)
+        binned = modeling.bin_rows(train, spec, params)
+        sample_rows = None
+    else:
+        streamed = dataset.bin_training(client, NETWORK, spec, contract.names, TABLE, train_where, parameters, train_rows, params)
+        train, binned, sample_rows = streamed.data, streamed.dataset, streamed.sample_rows
+    binned_s = time.perf_counter() - started
+    if cross_validate:
+        rounds = modeling.cross_validate(train, binned, spec, params).rounds
+    booster = modeling.fit(binned, params, rounds)
+    trained_s = time.perf_counter() - started
+    del train, binned
+    test = extract_rows(client, NETWORK, spec, contract, test_where, parameters, test_rows)
+    auc = auc_or_half(test.label, booster.predict(test.features))
+    print(json.dumps({
+        "path": path, "train_rows": train_rows, "test_rows": test_rows, "sample_rows": sample_rows, "rounds": rounds,
+        "bin_s": round(binned_s, 1), "train_s": round(trained_s, 1), "test_auc": round(float(auc), 5),
+    }))  # fmt: skip
+
+
+def run_child(path: str, rows: int, rounds: int, cross_validate: bool, env: dict[str, str]) -> dict[str, object]:
+    command = [sys.executable, "-m", "benchmarks.training_memory", "--child", path, "--rows", str(rows), "--rounds", str(rounds)]
+    command += ["--cv"] if cross_validate else []
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{path} failed:\n{stderr[-3000:]}")
+    return {
+        **json.loads(stdout.strip().splitlines()[-1]),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.training_memory", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_400_000, help="rows of the table both paths train on")
+    parser.add_argument("--streamed-only-rows", type=int, default=0, help="then a table this large, streamed path only")
+    parser.add_argument("--rounds", type=int, default=100, help="boosting rounds of the fit (without --cv)")
+    parser.add_argument("--cv", action="store_true", help="the trainer's grouped cross-validation picks the rounds")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/aml-training-memory"))
+    parser.add_argument("--child", choices=["matrix", "streamed"], help=argparse.SUPPRESS)
+    parser.add_argument("--make-table", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.make_table:
+        from trainer.store.connection import connect
+
+        create_table(connect(), args.rows)
+        return
+    if args.child:
+        child(args.child, args.rows, args.rounds, args.cv)
+        return
+    env = {**os.environ, "CHDB_PATH": str(args.workdir / "chdb")}
+    results = []
+    for rows, paths in ((args.rows, ("matrix", "streamed")), (args.streamed_only_rows, ("streamed",))):
+        if not rows:
+            continue
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "benchmarks.training_memory", "--make-table", "--rows", str(rows)], env=env, check=True)
+        print(f"table of {rows:,} rows made in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        for path in paths:
+            results.append(run_child(path, rows, args.rounds, args.cv, env))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    print(f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, {date.today()}\n")
+    print("| path | training rows | test rows | reference sample | rounds | binned s | trained s | wall s | peak RSS MB | test AUC |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['path']} | {r['train_rows']:,} | {r['test_rows']:,} | {r['sample_rows'] or 'all rows'} | {r['rounds']} | {r['bin_s']} "
+              f"| {r['train_s']} | {r['wall_s']} | {r['peak_rss_mb']:,} | {r['test_auc']:.4f} |")  # fmt: skip
+    pairs = [r for r in results if r["train_rows"] == results[0]["train_rows"]]
+    if len(pairs) == 2:
+        matrix, streamed = pairs
+        print(f"\nstreamed / matrix, {matrix['train_rows']:,} training rows: RSS {streamed['peak_rss_mb'] / matrix['peak_rss_mb']:.2f}, "
+              f"wall {streamed['wall_s'] / matrix['wall_s']:.2f}, test AUC {streamed['test_auc'] - matrix['test_auc']:+.4f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The training rows binned by LightGBM as they stream from ClickHouse, never held as one float matrix.
+
+Bin boundaries come from a deterministic sample of the training rows drawn in ClickHouse (the rows of smallest
+key hash, as many as LightGBM samples to find bins by itself). The training Dataset is then built against that
+reference from the Arrow record batches in order (`lightgbm.Sequence`, read slice after slice): LightGBM keeps about
+one byte per value once binned (a feature of at most 256 bins) instead of the matrix's four. Labels, weights, grades,
+dates and entities come out as arrays, for the ranker's groups, the grouped cross-validation and the leakage guard.
+
+When the training part holds no more rows than the sample, the sample is every training row, so the bins, and the
+model, are those of the matrix path (`modeling.bin_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+from loguru import logger
+
+from trainer.errors import PipelineError
+from trainer.evaluation.extract import TrainingData
+from trainer.evaluation.split import group_sizes
+from trainer.model_types import ModelSpec
+from trainer.store.arrow import arrow_batches, stream_rows
+from trainer.store.connection import SqlName, qualified_name, quote_identifier
+
+# LightGBM's own default sample for finding bins (bin_construct_sample_cnt): the reference sample is that large.
+REFERENCE_SAMPLE_ROWS = 200_000
+# Rows handed to LightGBM per push: each push copies one row-major slice of this many rows.
+PUSH_ROWS = 65_536
+LEADING = ["processing_date", "entity", "label", "weight", "grade"]
+
+
+@dataclass
+class BinnedTraining:
+    """The training part: its arrays (features left out: zero columns) and LightGBM's binned Dataset of it."""
+
+    data: TrainingData
+    dataset: lgb.Dataset
+    sample_rows: int  # rows the bin boundaries were found on
+    sample: np.ndarray  # those rows' float32 features (the drift reference's training side can use them)
+
+
+def _select(spec: ModelSpec, names: list[str]) -> SqlName:
+    features = ", ".join(f"toFloat32({quote_identifier(name)})" for name in names)
+    return SqlName(
+        "SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "
+        f"toUInt8({quote_identifier(spec.grade_column)}) AS grade, {features}"
+    )
+
+
+def reference_sample(
+    client: Client, table: SqlName, spec: ModelSpec, names: list[str], where: SqlName, parameters: dict[str, Any], rows: int
+) -> np.ndarray:
+    """The float32 features of at most REFERENCE_SAMPLE_ROWS training rows: those of smallest key hash, the same on every
+    run and every host."""
+    size = min(rows, REFERENCE_SAMPLE_ROWS)
+    key = quote_identifier(spec.key_column)
+    query = f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY cityHash64({key}), {key} LIMIT {{sample_rows:UInt32}}"
+    _, features = stream_rows(client, query, {**parameters, "sample_rows": size}, size, LEADING, len(names), f"the sample of {table}")
+    return features
+
+
+class _ArrowRows(lgb.Sequence):
+    """The feature columns of an Arrow batch stream as a LightGBM Sequence read in order, slice after slice (what
+    LightGBM does when it builds a Dataset against a reference). The leading columns are kept as arrays on the way."""
+
+    batch_size = PUSH_ROWS
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], rows: int, width: int, what: str) -> None:
+        self._batches, self._rows, self._width, self._what = batches, rows, width, what
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self.read = 0
+        self.leading: dict[str, list[np.ndarray]] = {name: [] for name in LEADING}
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __getitem__(self, index: int | slice | list[int]) -> np.ndarray:
+        if not isinstance(index, slice) or index.start != self.read:
+            raise PipelineError(f"{self._what}: LightGBM read the training rows out of order")  # only in-order slices stream
+        wanted = index.stop - index.start
+        while self._pending_rows < wanted:
+            batch = next(self._batches, None)
+            if batch is None:
+                raise PipelineError(f"{self._what} changed while it was read; run again")
+            for position, name in enumerate(LEADING):
+                self.leading[name].append(batch.column(position).to_numpy(zero_copy_only=False).copy())
+            self._pending.append(batch)
+            self._pending_rows += batch.num_rows
+        table = pa.Table.from_batches(self._pending).slice(0, wanted)
+        rest = pa.Table.from_batches(self._pending).slice(wanted)
+        self._pending, self._pending_rows = rest.to_batches(), rest.num_rows
+        block = np.empty((wanted, self._width), dtype=np.float32)  # row-major: what LightGBM's push takes
+        for j in range(self._width):
+            block[:, j] = table.column(len(LEADING) + j).to_numpy()
+        self.read += wanted
+        return block
+
+    def finish(self) -> dict[str, np.ndarray]:
+        if self._pending_rows or next(self._batches, None) is not None:
+            raise PipelineError(f"{self._what} changed while it was read; run again")
+        return {name: np.concatenate(parts) if parts else np.empty(0) for name, parts in self.leading.items()}
+
+
+def reference_dataset(sample: np.ndarray, names: list[str], params: dict[str, Any]) -> lgb.Dataset:
+    """LightGBM's bin boundaries, found on the sample rows with the training parameters."""
+    return lgb.Dataset(sample, feature_name=names, params=params, free_raw_data=True).construct()
+
+
+def bin_training(
+    client: Client,
+    network: str,
+    spec: ModelSpec,
+    names: list[str],
+    table_name: str,
+    where: SqlName,
+    parameters: dict[str, Any],
+    rows: int,
+    params: dict[str, Any],
+) -> BinnedTraining:
+    """Bin the `rows` training rows matching the SQL predicate `where` (ordered by date and key) as they stream."""
+    table = qualified_name(network, table_name)
+    what = f"{network}.{table_name}"
+    sample = reference_sample(client, table, spec, names, where, parameters, rows)
+    reference = reference_dataset(sample, names, params)
+    key = quote_identifier(spec.key_column)
+    query = f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY processing_date, {key}"
+    with arrow_batches(client, query, parameters) as batches:
+        stream = _ArrowRows(iter(batches), rows, len(names), what)
+        dataset = lgb.Dataset([stream], reference=reference, feature_name=names, params=params, free_raw_data=True).construct()
+        columns = stream.finish()
+    data = TrainingData(
+        features=np.empty((rows, 0), dtype=np.float32),
+        label=columns["label"].astype(np.uint8),
+        weight=columns["weight"].astype(np.float32),
+        grade=columns["grade"].astype(np.uint8),
+        processing_date=columns["processing_date"].astype("datetime64[D]"),
+        entity=columns["entity"].astype(np.uint64),
+        feature_names=names,
+    )
+    if spec.is_ranker:
+        dataset.set_label(data.grade)
+        dataset.set_group(group_sizes(data.processing_date))
+    else:
+        dataset.set_label(data.label)
+        dataset.set_weight(data.weight)
+    logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample.shape[0], features=len(names)).info(
+        "training rows binned as they streamed"
+    )
+    return BinnedTraining(data, dataset, int(sample.shape[0]), sample)
