@@ -262,7 +262,7 @@ def test_a_daily_build_over_drops_of_another_window_days_fails_in_one_line_namin
     generate_drops("widenet", *SMALL_WINDOW, drops, seed=5, alerts_per_day=20, window_days=30)
     ingest(client, "widenet", drops)
     with pytest.raises(PipelineError) as failure:
-        build_window("widenet", *SMALL_WINDOW)
+        build_window("widenet", *SMALL_WINDOW, checks_from=SMALL_WINDOW[0])
     message = str(failure.value)
     assert "\n" not in message, message
     assert message.endswith(
