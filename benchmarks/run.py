@@ -6,8 +6,8 @@ Each size gets its own embedded store. Every phase runs as its own process (as a
 by wall clock, with its peak resident memory from the kernel (wait4): the build's process is dbt with the embedded
 engine, the trainer's is the trainer with the engine it reads through. The window is 2024-01-01..2024-03-31 (91
 processing dates); money flows come at about 10 per alert. After training, the daily increment: one new drop for
-2024-04-01 is ingested, the window is built through it (incremental: only what the new date touches; its data tests,
-not the unit tests, as in the README's daily loop), and that date is scored with the model just trained, by three
+2024-04-01 is ingested, the window is built through it (incremental: only what the new date touches; its data tests
+from var checks_from on, not the unit tests, as in the README's daily loop), and that date is scored with the model just trained, by three
 commands (trainer.ingest, dbt build, trainer.score); then the same for 2024-04-02 and 2024-04-03 by the one-process
 daily loop (trainer.daily). The first of those two parses the dbt project in full (the `dbt build` before it parsed
 with other vars); the second parses it partially, as every day of a daily routine does: the steady state. Prints
@@ -72,7 +72,7 @@ def bench_size(alerts: int, workdir: Path, with_extraction: bool, memory_gb: flo
                           "--out", str(root / "next"), "--alerts-per-day", str(per_day)],
         "daily_ingest": [python, "-m", "trainer.ingest", "--network", "ethereum", "--source", str(root / "next")],
         "daily_build": [dbt, "build", "--exclude-resource-type", "unit_test",
-                        "--vars", f"{{network: ethereum, start: '{START}', end: '{NEXT}'{memory}}}"],
+                        "--vars", f"{{network: ethereum, start: '{START}', end: '{NEXT}', checks_from: '{NEXT}'{memory}}}"],
         "daily_score": [python, "-m", "trainer.score", "--model-type", "alert_scorer", "--processing-date", NEXT,
                         "--model-id", "latest", "--output-dir", str(root / "models")],
         "generate_after_next": [python, "-m", "trainer.sample_data", "--network", "ethereum", "--start", AFTER_NEXT,

@@ -10,8 +10,8 @@ usual log (on two threads on the embedded engine when the drops add days to a bu
 build stops the loop before scoring, with the names of the failed nodes.
 
 dbt parses the project while the drops are ingested (the engine runs the ingestion and releases Python's lock
-meanwhile), with the network as its only var: no parsed node depends on the window (macro
-expand_window_placeholders), so the build reuses that parse, and the next day's parse is a partial one.
+meanwhile), with the network and var checks_from (the first new drop's date: the build's data tests read the dates
+from it on, their `where` configs) as its vars: no parsed node depends on the window, so the build reuses that parse.
 """
 
 from __future__ import annotations
@@ -52,28 +52,33 @@ TEST_PROBLEM = "Problem in test "  # how macro report_test_problems begins each 
 EMBEDDED_DAILY_THREADS = 2
 
 
-def parse_project(network: str) -> Manifest:
-    """The project parsed by dbt for `network`, without a window: a build of any window of the network can reuse it
-    (no parsed node reads the window; macro expand_window_placeholders), and dbt parses partially when the previous
-    parse had the same vars."""
+def parse_vars(network: str, checks_from: date) -> dict[str, str]:
+    """The vars the project is parsed with: the network, and checks_from, the first date the build's data tests read
+    (their `where` configs name it; the dates before it were checked when they were built)."""
+    return {"network": network, "checks_from": checks_from.isoformat()}
+
+
+def parse_project(network: str, checks_from: date) -> Manifest:
+    """The project parsed by dbt for `network` and `checks_from`, without a window: a build of any window of the
+    network can reuse it (no parsed node reads the window)."""
     from dbt.cli.main import dbtRunner
 
     # --no-write-json: the build writes manifest.json when it ends; only the partial-parse file is needed before.
-    result = dbtRunner().invoke(["parse", "--no-write-json", "--vars", json.dumps({"network": network})])
+    result = dbtRunner().invoke(["parse", "--no-write-json", "--vars", json.dumps(parse_vars(network, checks_from))])
     if not result.success:
         reason = first_line(result.exception) if result.exception else "see dbt's log above"
         raise PipelineError(f"dbt parse of the project failed: {reason}")
     return result.result
 
 
-def ingest_while_parsing(client: Client, network: str, source: Path) -> Manifest:
+def ingest_while_parsing(client: Client, network: str, source: Path, checks_from: date) -> Manifest:
     """Ingest the drops under `source` in a second thread while dbt parses the project in this one. The ingestion
     waits on the engine, which releases Python's lock while it runs a query, and the parse is Python, so on two
     cores they overlap. An ingestion error is raised first: it names the data problem."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
         ingesting = pool.submit(ingest, client, network, source)
         try:
-            manifest = parse_project(network)
+            manifest = parse_project(network, checks_from)
         except PipelineError:
             ingesting.result()
             raise
@@ -81,10 +86,13 @@ def ingest_while_parsing(client: Client, network: str, source: Path) -> Manifest
     return manifest
 
 
-def build_window(network: str, start: date, end: date, threads: int | None = None, manifest: Manifest | None = None) -> None:
-    """`dbt build` of the window (without unit tests) in this process, on `threads` dbt threads (None: the profile's),
-    from `manifest` (parse_project) when given; one line naming the failed nodes if it fails, each failed test with
-    the problem it reports (the project's on-run-end hook logs it: macro report_test_problems)."""
+def build_window(
+    network: str, start: date, end: date, checks_from: date, threads: int | None = None, manifest: Manifest | None = None
+) -> None:
+    """`dbt build` of the window (without unit tests) in this process, its data tests reading the dates from
+    `checks_from` on, on `threads` dbt threads (None: the profile's), from `manifest` (parse_project with the same
+    `checks_from`) when given; one line naming the failed nodes if it fails, each failed test with the problem it
+    reports (the project's on-run-end hook logs it: macro report_test_problems)."""
     from dbt.cli.main import dbtRunner
 
     problems: dict[str, list[str]] = {}
@@ -94,7 +102,7 @@ def build_window(network: str, start: date, end: date, threads: int | None = Non
             test, _, problem = event.data.msg.removeprefix(TEST_PROBLEM).partition(": ")
             problems.setdefault(test, []).append(problem)
 
-    window = json.dumps({"network": network, "start": start.isoformat(), "end": end.isoformat()})
+    window = json.dumps({**parse_vars(network, checks_from), "start": start.isoformat(), "end": end.isoformat()})
     threads_option = ["--threads", str(threads)] if threads else []
     result = dbtRunner(manifest=manifest, callbacks=[collect_problem]).invoke([*DAILY_BUILD, *threads_option, "--vars", window])
     if result.success:
@@ -145,11 +153,11 @@ def run_daily(
     outcomes = []
     with connect(settings) as client:
         threads = build_threads(client, settings, network, start, drop_dates, model_types)
-        manifest = ingest_while_parsing(client, network, source)
+        manifest = ingest_while_parsing(client, network, source, drop_dates[0])
         logger.bind(network=network, window_start=str(start), window_end=str(end), dbt_threads=threads or "profile").info(
             "building the window"
         )
-        build_window(network, start, end, threads, manifest)
+        build_window(network, start, end, drop_dates[0], threads, manifest)
         for model_type in model_types:
             for day in new_dates:
                 outcome = score_date(model_type, day, network, model_id, output_dir, client, settings, explain_top=explain_top)

@@ -9,6 +9,7 @@
   Both lists are empty at parse time (dbt reads no table then); the models only run at execution time.
 -#}
 
+{#- True for a ClickHouse numeric or boolean type name. -#}
 {% macro _is_numeric_type(data_type) -%}
     {{- return(modules.re.match('^(Nullable\\()?(U?Int(8|16|32|64|128|256)|Float(32|64)|Decimal.*|Bool)\\)?$', data_type) is not none) -}}
 {%- endmacro %}

@@ -4,6 +4,7 @@
   the build with one line naming the bad value.
 -#}
 
+{#- The network var, an identifier: the database of every model. -#}
 {% macro validated_network() -%}
     {%- set network = var('network') | string -%}
     {%- if not modules.re.match('^[a-z][a-z0-9_]{0,63}$', network) -%}
@@ -12,6 +13,7 @@
     {{- network -}}
 {%- endmacro %}
 
+{#- Date var `name`, a calendar date YYYY-MM-DD. -#}
 {% macro _validated_date(name) -%}
     {%- set value = var(name) | string -%}
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
@@ -45,25 +47,6 @@
     toDate('{{ _validated_window()[1] }}')
 {%- endmacro %}
 
-{#- A data test's filter (its `where` config, or a `compare_where` argument) with the window's placeholders filled in
-    when the test runs: __window_start__, __window_end__ and __source_history_start__ (macro source_history_start).
-    dbt renders a test's config once, when it parses the project, and a config cannot call a project macro; with
-    placeholders instead of var('start') and var('end') no parsed node depends on the window, so a parse can be reused
-    by builds of other windows of the network (trainer.daily does). -#}
-{% macro expand_window_placeholders(condition) -%}
-    {%- set expanded = condition -%}
-    {%- if '__source_history_start__' in expanded -%}
-        {%- set expanded = expanded | replace('__source_history_start__', '(' ~ source_history_start() | trim ~ ')') -%}
-    {%- endif -%}
-    {%- if '__window_start__' in expanded -%}
-        {%- set expanded = expanded | replace('__window_start__', window_start() | trim) -%}
-    {%- endif -%}
-    {%- if '__window_end__' in expanded -%}
-        {%- set expanded = expanded | replace('__window_end__', window_end() | trim) -%}
-    {%- endif -%}
-    {{- return(expanded) -}}
-{%- endmacro %}
-
 {#- The upstream drop window (the `<window_days>d` folder of a drop), a positive integer. -#}
 {% macro window_days() -%}
     {%- set value = var('window_days') | string -%}
@@ -77,6 +60,7 @@
 {% macro validate_build_vars() -%}
     {%- do validated_network() -%}
     {%- do window_start() -%}
+    {%- do _validated_date('checks_from') -%}
     {%- do window_days() -%}
     {%- do label_horizon_days() -%}
     {%- for name in ['typologies', 'suspected_address_types', 'cluster_types'] -%}

@@ -1,5 +1,5 @@
 """The daily build: one new drop rebuilds one day in every layer, marts and label history included, and equals a full
-build; the data tests of that build check the dates it rebuilt, and `dbt test` checks them all."""
+build; a build's data tests read the dates from var checks_from on (their `where` configs), and `dbt test` reads all."""
 
 from __future__ import annotations
 
@@ -81,32 +81,44 @@ def test_one_new_drop_rebuilds_one_day_in_every_layer(client, daily) -> None:
         assert max(built_at_by_date(client, model)) == matured, f"immature dates hold no rows in {model}"
 
 
-def test_the_daily_build_equals_a_full_build_value_by_value_in_one_query_or_in_date_batches(client, daily) -> None:
-    partial = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
+def test_a_drop_ingested_again_for_an_old_date_rebuilds_that_date_in_every_layer_as_a_full_build_would(
+    client, daily, test_root: Path
+) -> None:
+    """After the daily build, the drop of an old date comes again with other values: every layer rewrites that date
+    (the label tables and training marts every date whose horizon reaches it or later; the history families the dates
+    after it), and the tables equal a full build's value by value."""
+    old = START + timedelta(days=20)
+    drops = test_root / "drops_daily_again"
+    generate_drops(NETWORK, old, old, drops, seed=7, alerts_per_day=90, label_delay_days=3)
+    before = {model: built_at_by_date(client, model) for model in INCREMENTAL}
+    ingest(client, NETWORK, drops)
     window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
+    ok, log = run_dbt("build", "--vars", window)
+    assert ok, log[-3000:]
+    rebuilt = {
+        model: {day for day, built in built_at_by_date(client, model).items() if built != before[model].get(day)} for model in INCREMENTAL
+    }
+    for model in INCREMENTAL:
+        assert old in rebuilt[model], model
+    assert rebuilt["int_alert_attributes"] == {old}, "a family reading one drop rewrites that drop's date only"
+    # A label reads every label known by its cutoff: the dates from the horizon before the drop on.
+    assert rebuilt["int_alert_labels"] == {day for day in before["int_alert_labels"] if day >= old - timedelta(days=HORIZON)}
+    partial = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
     ok, log = run_dbt("build", "--full-refresh", "--vars", window)
     assert ok, log[-3000:]
-    assert " for 2025-" not in log, "the sample window fits one query per model"
-    for model in INCREMENTAL:
-        assert_same_rows(rows_without_built_at(client, model), partial[model], model)
-    flows, alerts = (client.command(f"SELECT count() FROM {NETWORK}.{table}") for table in ("raw_money_flows", "raw_alerts"))
-    small = dbt_vars(NETWORK, START, END, flows_per_query=flows // 6, mart_rows_per_query=alerts // 5, **BUILD_VARS)
-    ok, log = run_dbt("build", "--full-refresh", "--vars", small)
-    assert ok, log[-3000:]
-    for model in ("int_alert_network_features", "scoring_alerts", "training_alerts"):
-        assert log.count(f"building {model} for") >= 3, f"{model} is built in batches, the first in the model's own query"
     for model in INCREMENTAL:
         assert_same_rows(rows_without_built_at(client, model), partial[model], model)
 
 
-def test_the_build_checks_the_dates_it_rebuilt_and_dbt_test_checks_all(client, daily) -> None:
+def test_a_build_checks_the_dates_from_checks_from_on_and_dbt_test_checks_all(client, daily) -> None:
     # A broken value on an old date, which no later build rewrites: the daily build does not re-check it ...
     old_date = START + timedelta(days=3)
     client.command(
         f"ALTER TABLE {NETWORK}.int_alert_network_features UPDATE net_counterparty_hhi = nan "
         f"WHERE processing_date = '{old_date}' SETTINGS mutations_sync = 2"
     )
-    ok, log = run_dbt("build", "--select", "int_alert_network_features+", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    checks_from_end = dbt_vars(NETWORK, START, END, checks_from=END, **BUILD_VARS)
+    ok, log = run_dbt("build", "--select", "int_alert_network_features+", "--vars", checks_from_end)
     assert ok, log[-3000:]
     # ... while the full check, one command, finds it and names the test.
     ok, log = run_dbt("test", "--select", "int_alert_network_features", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
@@ -144,10 +156,7 @@ def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> 
     assert min(built_at_by_date(client, "scoring_alerts")) == START, "the dates come back with the window"
 
 
-def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client, daily) -> None:
-    window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
-    checked = client.query(f"SELECT command, sources_checked FROM {NETWORK}.dbt_invocations ORDER BY started_at DESC LIMIT 1").result_rows
-    assert checked == [("build", 1)], "a passing build logs that it checked the window's drops"
+def test_source_tests_read_the_drops_from_checks_from_on_and_dbt_test_reads_all(client, daily) -> None:
     old_date = START + timedelta(days=4)
     bad_address = f"ALTER TABLE {NETWORK}.raw_alerts UPDATE address = '' WHERE processing_date = '{old_date}' SETTINGS mutations_sync = 2"
     client.command(bad_address)
@@ -157,30 +166,56 @@ def test_source_tests_of_a_daily_build_read_the_drops_no_run_has_checked(client,
         f"WHERE processing_date = '{old_date}' AND suspected_address_type = {{of:String}} SETTINGS mutations_sync = 2"
     )
     client.command(retype, parameters={"of": "eoa", "to": "never_seen_type"})
-    # A drop a passing run checked after its ingestion is not read again by a daily build (nor warned about) ...
-    ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
-    assert ok, log[-3000:]
-    assert unknown_type not in log
-    # ... `dbt test` reads every drop of the window ...
-    ok, log = run_dbt("test", "--select", "source:raw", "--vars", window)
-    assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log and unknown_type in log
-    # ... and a drop ingested again since the last check is read by the next build, and by every build until one passes.
+    try:
+        # A daily build's source tests read its new drops only (trainer.daily sets checks_from) ...
+        ok, log = run_dbt("build", "--select", "source:raw", "--vars", dbt_vars(NETWORK, START, END, checks_from=END, **BUILD_VARS))
+        assert ok, log[-3000:]
+        assert unknown_type not in log
+        # ... from the old date on, they find both problems ...
+        ok, log = run_dbt("build", "--select", "source:raw", "--vars", dbt_vars(NETWORK, START, END, checks_from=old_date, **BUILD_VARS))
+        assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log and unknown_type in log
+        # ... and `dbt test` reads every drop.
+        ok, log = run_dbt("test", "--select", "source:raw", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+        assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log and unknown_type in log
+    finally:
+        client.command(bad_address.replace("address = ''", "address = alert_id"))
+        client.command(retype, parameters={"of": "never_seen_type", "to": "eoa"})
+        # The drop now holds other addresses: recorded as loaded again, so that the next builds rebuild its date.
+        client.command(
+            f"INSERT INTO {NETWORK}.ingested_drops (processing_date, window_days, complete, source, row_counts_json, ingested_at) "
+            f"VALUES ('{old_date}', 7, 1, 'loaded by hand', '{{}}', now64(3))"
+        )
+
+
+def test_a_date_rebuilt_to_no_rows_holds_none_as_in_a_full_build(client, daily) -> None:
+    """A drop ingested again whose alerts can no longer get a label: the label table and training mart rewrite its
+    date to no rows, so the build drops the date's old rows (insert_overwrite alone replaces only dates it writes)."""
+    old_date = START + timedelta(days=6)
+    marts = ("int_alert_labels", "training_alerts")
+
+    def rows(model: str) -> int:
+        return client.command(f"SELECT count() FROM {NETWORK}.{model} WHERE processing_date = {{day:Date}}", parameters={"day": old_date})
+
+    assert all(rows(model) for model in marts)
+    # Addresses no label source knows, and the drop recorded as loaded again.
+    client.command(
+        f"ALTER TABLE {NETWORK}.raw_alerts UPDATE address = alert_id WHERE processing_date = {{day:Date}} SETTINGS mutations_sync = 2",
+        parameters={"day": old_date},
+    )
     client.command(
         f"INSERT INTO {NETWORK}.ingested_drops (processing_date, window_days, complete, source, row_counts_json, ingested_at) "
-        f"VALUES ('{old_date}', 7, 1, 'loaded by hand', '{{}}', now64(3))"
+        "VALUES ({day:Date}, 7, 1, 'loaded by hand', '{}', now64(3))",
+        parameters={"day": old_date},
     )
-    for _ in range(2):
-        ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
-        assert not ok and "source_not_empty_string_raw_raw_alerts_address" in log and unknown_type in log
-    client.command(bad_address.replace("address = ''", "address = alert_id"))
-    client.command(retype, parameters={"of": "never_seen_type", "to": "eoa"})
-    ok, log = run_dbt("build", "--select", "source:raw", "--vars", window)
+    ok, log = run_dbt("run", "--select", *marts, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
     assert ok, log[-3000:]
+    for model in marts:
+        assert rows(model) == 0, model
 
 
-def test_stale_dates_come_from_each_tables_projection_which_a_table_from_before_it_gets(client, daily) -> None:
-    """Every incremental table answers `max(built_at)` per date from its built_dates projection. A table built before
-    the projection existed gets it in its next incremental build, and the build swaps partitions into it."""
+def test_rebuild_dates_read_each_tables_projection_and_a_missing_date_is_rebuilt(client, daily) -> None:
+    """Every incremental table answers `max(built_at)` per date from its built_dates projection (macro
+    rebuild_dates reads it); a date the table lacks is rebuilt by the next incremental build."""
     built_dates = "SELECT {day}, max(built_at) FROM {table} GROUP BY {day}"
     for model in INCREMENTAL:
         query = built_dates.format(day=DATE_COLUMN.get(model, "processing_date"), table=f"{NETWORK}.{model}")
@@ -188,16 +223,10 @@ def test_stale_dates_come_from_each_tables_projection_which_a_table_from_before_
         assert "ReadFromMergeTree (built_dates)" in plan, model
     model = "int_alert_attributes"
     before = rows_without_built_at(client, model)
-    client.command(f"ALTER TABLE {NETWORK}.{model} DROP PROJECTION built_dates SETTINGS mutations_sync = 2")
-    client.command(f"ALTER TABLE {NETWORK}.{model} DROP PARTITION '{END}'")  # a missing date: the build rebuilds it
+    client.command(f"ALTER TABLE {NETWORK}.{model} DROP PARTITION '{END}'")
     ok, log = run_dbt("run", "--select", model, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
-    assert ok and f"adding projection built_dates to `{NETWORK}`.`{model}`" in log, log[-3000:]
+    assert ok, log[-3000:]
     assert_same_rows(rows_without_built_at(client, model), before, model)
-    unprojected = client.command(
-        f"SELECT count() FROM system.parts WHERE active AND database = '{NETWORK}' AND table = '{model}' AND name NOT IN "
-        f"(SELECT parent_name FROM system.projection_parts WHERE active AND database = '{NETWORK}' AND table = '{model}')"
-    )
-    assert unprojected == 0, "every part of the table carries the projection"
 
 
 def test_a_mart_from_before_its_columns_asks_for_a_full_refresh_and_keeps_its_rows(client, daily) -> None:
@@ -251,14 +280,14 @@ def test_a_window_that_ends_earlier_leaves_no_label_past_its_cutoff_in_the_label
     assert max(built_at_by_date(client, LABEL_HISTORY)) == newest, "the label dates come back with the window"
 
 
-def test_the_label_history_tests_of_a_build_read_the_label_dates_it_rebuilt(client, daily) -> None:
+def test_the_label_history_tests_of_a_build_read_the_label_dates_from_checks_from_on(client, daily) -> None:
     old = min(built_at_by_date(client, LABEL_HISTORY))
     duplicate = f"INSERT INTO {NETWORK}.{LABEL_HISTORY} SELECT * FROM {NETWORK}.{LABEL_HISTORY} WHERE labelled_on = '{old}' LIMIT 1"
     client.command(duplicate)
     assert client.command(f"SELECT count() - uniqExact(address, labelled_on) FROM {NETWORK}.{LABEL_HISTORY}") == 1
     window = dbt_vars(NETWORK, START, END, **BUILD_VARS)
-    ok, log = run_dbt("build", "--select", LABEL_HISTORY, "--vars", window)
-    assert ok, log[-3000:]  # no label date was rebuilt: the duplicate on an old one is not read again ...
+    ok, log = run_dbt("build", "--select", LABEL_HISTORY, "--vars", dbt_vars(NETWORK, START, END, checks_from=END, **BUILD_VARS))
+    assert ok, log[-3000:]  # the build's tests read the label dates from checks_from on: the old duplicate is not read ...
     ok, log = run_dbt("test", "--select", LABEL_HISTORY, "--vars", window)
     assert not ok and "int_address_label_history_one_label_per_address_and_date" in log  # ... but dbt test finds it
     ok, log = run_dbt("run", "--full-refresh", "--select", LABEL_HISTORY, "--vars", window)

@@ -75,15 +75,15 @@ def test_the_daily_loop_ingests_builds_and_scores_the_new_date(client, loop, cap
 
 
 def test_a_parse_does_not_depend_on_the_window(loop) -> None:
-    """The daily's build reuses a parse made with the network alone: no parsed node may read the window (a test's
-    `where` config names it by placeholders, macro expand_window_placeholders)."""
+    """The daily's build reuses a parse made with the network and checks_from alone: no parsed node may read the
+    window (a test's `where` config names checks_from, never start or end)."""
     from dbt.cli.main import dbtRunner
 
     def parsed_nodes(manifest) -> dict:
         return {unique_id: node.to_dict() | {"created_at": None} for unique_id, node in manifest.nodes.items()}
 
-    without_window = parsed_nodes(parse_project(NETWORK))
-    result = dbtRunner().invoke(["parse", "--vars", dbt_vars(NETWORK, date(2019, 12, 30), date(2020, 3, 1))])
+    without_window = parsed_nodes(parse_project(NETWORK, END))
+    result = dbtRunner().invoke(["parse", "--vars", dbt_vars(NETWORK, date(2019, 12, 30), date(2020, 3, 1), checks_from=END)])
     assert result.success, result.exception
     with_window = parsed_nodes(result.result)
     assert with_window.keys() == without_window.keys()

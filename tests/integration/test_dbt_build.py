@@ -238,7 +238,7 @@ def test_a_window_shorter_than_the_label_horizon_fails_saying_what_to_change(sma
     assert line.endswith("lower var label_horizon_days or ingest newer drops")
     # trainer.daily builds with the project's horizon (14 days), longer than the network's three days too.
     with pytest.raises(PipelineError) as failure:
-        build_window(small_network, *SMALL_WINDOW)
+        build_window(small_network, *SMALL_WINDOW, checks_from=SMALL_WINDOW[0])
     message = str(failure.value)
     assert "\n" not in message and "int_alert_labels_has_mature_labels (no label of int_alert_labels is mature" in message, message
     assert "lower var label_horizon_days or ingest newer drops)" in message
@@ -262,7 +262,7 @@ def test_a_daily_build_over_drops_of_another_window_days_fails_in_one_line_namin
     generate_drops("widenet", *SMALL_WINDOW, drops, seed=5, alerts_per_day=20, window_days=30)
     ingest(client, "widenet", drops)
     with pytest.raises(PipelineError) as failure:
-        build_window("widenet", *SMALL_WINDOW)
+        build_window("widenet", *SMALL_WINDOW, checks_from=SMALL_WINDOW[0])
     message = str(failure.value)
     assert "\n" not in message, message
     assert message.endswith(

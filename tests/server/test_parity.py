@@ -27,14 +27,13 @@ from trainer.score import score_date
 # Columns that say when or where a row was written, not what it holds.
 VOLATILE = {"built_at", "created_at", "ingested_at", "computed_at", "updated_at", "source", "model_version", "explain_json"}
 REFERENCE_TIMEOUT_SECONDS = 900
-# What scoring, ingest and dbt's build log write: compared by the score test, or not at all (paths, times, run ids).
+# What scoring and ingest write: compared by the score test, or not at all (paths, times, run ids).
 NOT_FEATURES = {
     *(spec.output_table for spec in MODEL_SPECS.values()),
     "batch_metadata",
     "feature_drift",
     "backtest_results",
     "ingested_drops",
-    "dbt_invocations",
 }
 
 

@@ -1,7 +1,6 @@
-{%- set inputs = ['int_alert_attributes', 'int_alert_address_features', 'int_alert_network_features', 'int_alert_temporal_features', 'int_alert_statistical_features', 'int_alert_cluster_features'] -%}
-{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches() }}",
-                     "{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}"]) }}
-{%- set this_batch = date_batch_filter(stale_mart_dates(inputs), 'stg_alerts', var('mart_rows_per_query')) %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': none}) }}
+{#- The dates whose drops changed (macro rebuild_dates): the families read every drop up to a date at most. -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- Every alert of the window with every feature: what alert models score, and the base of training_alerts. -#}
 
@@ -11,37 +10,37 @@ with alerts as (
     select processing_date, alert_id, address
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ this_batch }}
+      and {{ dates_to_build }}
 ),
 
 alert_attributes as (
     select * from {{ ref('int_alert_attributes') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 address_features as (
     select * from {{ ref('int_alert_address_features') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 network_features as (
     select * from {{ ref('int_alert_network_features') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 temporal_features as (
     select * from {{ ref('int_alert_temporal_features') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 statistical_features as (
     select * from {{ ref('int_alert_statistical_features') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 cluster_features as (
     select * from {{ ref('int_alert_cluster_features') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 final as (

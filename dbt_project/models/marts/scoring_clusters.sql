@@ -1,7 +1,6 @@
-{%- set inputs = ['int_cluster_profiles'] -%}
-{{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ build_remaining_date_batches() }}",
-                     "{{ drop_stale_mart_partitions(" ~ inputs ~ ") }}"]) }}
-{%- set this_batch = date_batch_filter(stale_mart_dates(inputs), 'stg_clusters', var('mart_rows_per_query')) %}
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': 0}) }}
+{#- The dates whose drops changed (macro rebuild_dates): a cluster profile reads its own drop. -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- Every cluster of the window with every feature: what cluster_scorer scores, and the base of training_clusters. -#}
 
@@ -11,7 +10,7 @@
 with cluster_profiles as (
     select * from {{ ref('int_cluster_profiles') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ this_batch }}
+      and {{ dates_to_build }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
-{%- set inputs = ['scoring_alerts'] -%}
-{{ config(order_by=['processing_date', 'alert_id'], post_hook=["{{ build_remaining_date_batches() }}",
-                     "{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}"]) }}
-{%- set this_batch = date_batch_filter(stale_mart_dates(inputs, with_labels=true), 'stg_alerts', var('mart_rows_per_query')) %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates(last='least(' ~ window_end() ~ ', ' ~ labels_mature_through() ~ ')') }}", rebuild={'lookback_days': none, 'label_horizon': true}) }}
+{#- Labelled rows: a date's rows read every drop up to the date plus the horizon (macro rebuild_dates, as the label
+    tables), mature dates only. -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- The alert-grain training table of alert_scorer and alert_ranker: one row per labelled alert of the window. -#}
 
@@ -10,12 +10,12 @@
 
 with labels as (
     select * from {{ ref('int_alert_labels') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 scoring_alerts as (
     select * from {{ ref('scoring_alerts') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 final as (

@@ -1,7 +1,7 @@
-{%- set inputs = ['scoring_clusters'] -%}
-{{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ build_remaining_date_batches() }}",
-                     "{{ drop_stale_mart_partitions(" ~ inputs ~ ", with_labels=true) }}"]) }}
-{%- set this_batch = date_batch_filter(stale_mart_dates(inputs, with_labels=true), 'stg_clusters', var('mart_rows_per_query')) %}
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_stale_dates(last='least(' ~ window_end() ~ ', ' ~ labels_mature_through() ~ ')') }}", rebuild={'lookback_days': none, 'label_horizon': true}) }}
+{#- Labelled rows: a date's rows read every drop up to the date plus the horizon (macro rebuild_dates, as the label
+    tables), mature dates only. -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- The cluster-grain training table of cluster_scorer: one row per cluster of the window with a labelled member. -#}
 
@@ -10,12 +10,12 @@
 
 with labels as (
     select * from {{ ref('int_cluster_labels') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 scoring_clusters as (
     select * from {{ ref('scoring_clusters') }}
-    where {{ this_batch }}
+    where {{ dates_to_build }}
 ),
 
 final as (

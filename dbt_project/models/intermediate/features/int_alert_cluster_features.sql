@@ -1,5 +1,6 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
-{%- set dates_to_build = date_batch_filter(stale_dates(0)) %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': 0}) }}
+{#- The dates whose drops changed (macro rebuild_dates); a date's rows read its own drop. -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 

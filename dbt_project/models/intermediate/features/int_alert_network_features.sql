@@ -1,5 +1,6 @@
-{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ build_remaining_date_batches() }}") }}
-{%- set this_batch = date_batch_filter(stale_dates(none), 'stg_money_flows', var('flows_per_query')) %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': none}) }}
+{#- The dates whose drops changed (macro rebuild_dates); a date's rows read every drop up to it (counterparty labels). -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
@@ -12,7 +13,7 @@ with alerts as (
     select processing_date, alert_id, cityHash64(address) as address_key
     from {{ ref('stg_alerts') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
-      and {{ this_batch }}
+      and {{ dates_to_build }}
 ),
 
 flows as (
@@ -22,7 +23,7 @@ flows as (
     from {{ ref('stg_money_flows') }}
     where processing_date between {{ window_start() }} and {{ window_end() }}
       and from_address != to_address
-      and {{ this_batch }}
+      and {{ dates_to_build }}
 ),
 
 alert_history as (

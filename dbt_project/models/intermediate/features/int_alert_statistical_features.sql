@@ -1,5 +1,8 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
-{%- set dates_to_build = date_batch_filter(stale_dates(30)) %}
+{#- An alert's own history: its address's alerts of the history_days before its date. A date's rows read those
+    drops, so a build rewrites the dates whose drops of that span changed (macro rebuild_dates). -#}
+{%- set history_days = 30 %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': history_days}) }}
+{%- set dates_to_build = rebuild_dates() %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
@@ -23,9 +26,9 @@ alert_history as (
         alert_confidence,
         log1p(greatest(volume_usd, 0)) as log_volume
     from {{ ref('stg_alerts') }}
-    where processing_date between {{ window_start() }} - 30 and {{ window_end() }}
-      -- only the 30 days before the dates being built, on: a daily build reads 31 days, not the whole window
-      and processing_date between (select min(processing_date) from alerts) - 30 and (select max(processing_date) from alerts)
+    where processing_date between {{ window_start() }} - {{ history_days }} and {{ window_end() }}
+      -- only the history_days before the dates being built, on: a daily build reads 31 days, not the whole window
+      and processing_date between (select min(processing_date) from alerts) - {{ history_days }} and (select max(processing_date) from alerts)
       -- only the addresses alerted on the dates being built: a daily build reads one day's addresses' history
       and address in (select address from alerts)
 ),
@@ -43,7 +46,7 @@ address_days as (
 ),
 
 own_history as (
-    -- The address's alerts of the 30 days before the alert's date (the day itself excluded).
+    -- The address's alerts of the history_days before the alert's date (the day itself excluded).
     select
         address,
         processing_date,
@@ -51,7 +54,7 @@ own_history as (
         sum(log_volume_sum) over trailing as prior_log_volume_sum,
         sum(confidence_sum) over trailing as prior_confidence_sum
     from address_days
-    window trailing as (partition by address order by day_number range between 30 preceding and 1 preceding)
+    window trailing as (partition by address order by day_number range between {{ history_days }} preceding and 1 preceding)
 ),
 
 peer_stats as (

@@ -1,5 +1,6 @@
-{{ config(order_by=['processing_date', 'alert_id']) }}
-{%- set dates_to_build = date_batch_filter(stale_dates(none)) %}
+{{ config(order_by=['processing_date', 'alert_id'], post_hook="{{ drop_stale_dates() }}", rebuild={'lookback_days': none}) }}
+{#- The dates whose drops changed (macro rebuild_dates); a date's rows read every drop up to it. -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 -- depends_on: {{ ref('stg_ingested_drops') }}
 

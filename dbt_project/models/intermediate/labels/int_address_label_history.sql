@@ -2,19 +2,21 @@
     partition_by='labelled_on',
     order_by=['address', 'labelled_on'],
     projections=[{'name': 'built_dates', 'query': 'select labelled_on, max(built_at) group by labelled_on'}],
-    post_hook=["{{ drop_labels_past_cutoff() }}"]
+    post_hook="{{ drop_stale_dates(first='toDate(0)', last=window_end() ~ ' + ' ~ label_horizon_days()) }}",
+    rebuild={'column': 'labelled_on'}
 ) }}
 
 {#- Incremental by labelled_on, the date of the drop a label came in: a date's rows read that drop only, so a build
-    rewrites the label dates whose drop is new or was ingested again (macro stale_labelled_dates); a daily build, the
-    new drop's date. #}
+    rewrites the label dates whose drop is new or was ingested again (macro rebuild_dates); a daily build, the new
+    drop's date. Labels come up to the window's last label cutoff; the post-hook drops those past it. #}
+{%- set label_cutoff = window_end() ~ ' + ' ~ label_horizon_days() %}
 -- depends_on: {{ ref('stg_ingested_drops') }}
 
 with labels as (
     select * from {{ ref('stg_address_labels') }}
     -- Labels up to the last label cutoff of the window (var label_horizon_days past its end).
-    where labelled_on <= {{ window_end() }} + {{ label_horizon_days() }}
-      and {{ stale_labelled_dates() }}
+    where labelled_on <= {{ label_cutoff }}
+      and {{ rebuild_dates(first='toDate(0)', last=label_cutoff) }}
 ),
 
 daily as (

@@ -1,5 +1,8 @@
-{{ config(order_by=['processing_date', 'cluster_id'], post_hook=["{{ drop_stale_label_partitions() }}"]) }}
-{%- set dates_to_build = date_batch_filter(stale_label_dates()) %}
+{{ config(order_by=['processing_date', 'cluster_id'], post_hook="{{ drop_stale_dates(last='least(' ~ window_end() ~ ', ' ~ labels_mature_through() ~ ')') }}", rebuild={'lookback_days': none, 'label_horizon': true}) }}
+{#- A date's labels read every drop up to the date plus the horizon, under var label_horizon_days: a build rewrites
+    the dates whose drops of that span changed or that were labelled under another horizon (macro rebuild_dates), and
+    drops the dates that are not mature (any more). -#}
+{%- set dates_to_build = rebuild_dates() %}
 
 {#- The same outcome rule as alerts: member labels known at or before processing_date + var label_horizon_days, on
     mature dates only. -#}
