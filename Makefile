@@ -51,11 +51,17 @@ daily: install profiles.yml
 
 # Three tiers: tests/unit (pure code, seconds, no dbt and no engine), then tests/integration (real dbt builds and
 # training on the embedded engine), its files shared out to two processes (pytest-xdist), each with a store of its own,
-# then tests/server (the `server` target: dbt-clickhouse over HTTP and the trainer's HTTP client, see test-server).
+# and beside it tests/server (the `server` target: dbt-clickhouse over HTTP and the trainer's HTTP client, see
+# test-server). The server tier mostly waits on its server process, so the two fill two cores where one after the other
+# would leave one idle; its report, kept in SERVER_REPORT meanwhile, is printed after the integration tier's.
+SERVER_REPORT ?= .test-server.log
 test: install profiles.yml
 	$(BIN)/python -m pytest tests/unit
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/integration
-	$(BIN)/python -m pytest tests/server
+	@echo "tests/server runs beside tests/integration; its report follows"
+	@$(BIN)/python -m pytest tests/server > $(SERVER_REPORT) 2>&1 & server=$$!; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/integration; integration=$$?; \
+	wait $$server; server=$$?; echo "tests/server:"; cat $(SERVER_REPORT); \
+	test $$integration -eq 0 && test $$server -eq 0
 
 # The server tier alone. By default it starts tests/support/clickhouse_http (the embedded engine behind ClickHouse's
 # HTTP interface, a test stand-in); to run it against a real ClickHouse server instead, point CLICKHOUSE_HOST,

@@ -9,6 +9,45 @@ from pathlib import Path
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 
 
+# dbt parses the project again whenever its vars change, and a test's vars change with its window: most of a short
+# build's time. No parsed node reads the window (test_daily_loop's test_a_parse_does_not_depend_on_the_window), so the
+# commands below reuse one parse per set of the other vars, as trainer.daily does with dbtRunner(manifest=...).
+PARSE_REUSING_COMMANDS = {"build", "run", "test", "compile", "docs", "seed", "show"}
+WINDOW_VARS = ("start", "end")
+_parsed_projects: dict[tuple[object, ...], object] = {}
+
+
+def project_fingerprint() -> tuple[int, int]:
+    """How many files the dbt project has and the newest change among them: a test that edits the project gets a new
+    parse."""
+    from tests.conftest import REPO
+
+    files = [REPO / "dbt_project.yml", REPO / "profiles.yml", *(path for path in (REPO / "dbt_project").rglob("*") if path.is_file())]
+    return len(files), max(path.stat().st_mtime_ns for path in files)
+
+
+def parsed_project(args: tuple[str, ...]):  # noqa: ANN201 - dbt's Manifest, imported lazily
+    """The manifest the command `args` can reuse (its vars without the window), parsed once per such vars, the dbt
+    target and the project's files; None for a command that parses by itself (parse, debug, ...)."""
+    import json
+    import os
+
+    import yaml
+    from dbt.cli.main import dbtRunner
+
+    if not args or args[0] not in PARSE_REUSING_COMMANDS:
+        return None
+    given = yaml.safe_load(args[args.index("--vars") + 1]) if "--vars" in args else {}
+    parse_vars = {name: value for name, value in (given or {}).items() if name not in WINDOW_VARS}
+    key = (json.dumps(parse_vars, sort_keys=True, default=str), os.environ.get("DBT_TARGET"), project_fingerprint())
+    if key not in _parsed_projects:
+        result = dbtRunner().invoke(["parse", "--no-write-json", "--vars", json.dumps(parse_vars, default=str), "--log-level", "none"])
+        if not result.success:
+            return None  # the command itself parses and reports the problem
+        _parsed_projects[key] = result.result
+    return _parsed_projects[key]
+
+
 def run_dbt(*args: str) -> tuple[bool, str]:
     """Run dbt in this process; returns (success, everything dbt logged)."""
     import io
@@ -18,7 +57,8 @@ def run_dbt(*args: str) -> tuple[bool, str]:
 
     buffer = io.StringIO()
     with redirect_stdout(buffer):
-        result = dbtRunner().invoke(list(args) + ["--no-use-colors", "--log-format", "text"])
+        manifest = parsed_project(args)
+        result = dbtRunner(manifest=manifest).invoke(list(args) + ["--no-use-colors", "--log-format", "text"])
     return result.success, buffer.getvalue() + (str(result.exception) if result.exception else "")
 
 
