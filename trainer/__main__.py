@@ -30,18 +30,27 @@ def parse_args(argv: list[str] | None = None) -> TrainRequest:
         metavar="N",
         help="items investigators review per day, for the triage metrics (default: a tenth of a median day)",
     )
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="local ranks of a data-parallel run (default 1)")
+    parser.add_argument("--machines", metavar="HOST:PORT,...", help="the ranks of a data-parallel run on several hosts, in rank order")
+    parser.add_argument("--rank", type=int, default=0, help="this host's rank among --machines (default 0)")
+    parser.add_argument(
+        "--stall-seconds", type=float, default=120.0, help="a rank waiting on its peers this long without progress fails the run"
+    )
     args = parser.parse_args(argv)
     return TrainRequest(
         model_type=args.model_type, network=args.network, start=args.start_date, end=args.end_date,
         output_dir=args.output_dir, force=args.force, tune_trials=args.tune, test_fraction=args.test_fraction,
         min_per_class=args.min_per_class, seed=args.seed,
         families=tuple(f.strip() for f in args.families.split(",") if f.strip()) if args.families else (),
-        review_capacity=args.review_capacity,
+        review_capacity=args.review_capacity, workers=args.workers, machines=args.machines, rank=args.rank,
+        stall_seconds=args.stall_seconds,
     )  # fmt: skip
 
 
 def main() -> None:
     outcome = train_model(parse_args())
+    if outcome is None:  # a rank other than 0: rank 0 published
+        return
     stats, metrics = outcome.metadata.data_stats, outcome.metadata.metrics
     status = "reused existing model" if outcome.reused else "trained"
     print(

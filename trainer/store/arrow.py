@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,3 +73,33 @@ def stream_rows(
     if filled != rows:
         raise PipelineError(f"{what} changed while it was read; run again")
     return {name: pa.chunked_array(arrays, type=arrays[0].type if arrays else None) for name, arrays in chunks.items()}, features
+
+
+def write_ipc_file(client: Client, query: str, parameters: Mapping[str, Any], path: Path) -> int:
+    """Write the result of `query` to an Arrow IPC file at `path`, batch by batch (never the whole result in memory);
+    returns its rows. A process that cannot open the store (the embedded engine allows one) reads the file instead."""
+    rows, writer = 0, None
+    try:
+        with arrow_batches(client, query, parameters) as batches:
+            for batch in batches:
+                for part in batch.to_batches() if isinstance(batch, pa.Table) else [batch]:
+                    writer = writer or pa.ipc.new_file(str(path), part.schema)
+                    writer.write_batch(part)
+                    rows += part.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no rows: an empty file still names no schema, so the reader sees zero batches
+        path.write_bytes(b"")
+    return rows
+
+
+@contextmanager
+def ipc_batches(path: Path) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The record batches of an Arrow IPC file written by `write_ipc_file`, memory-mapped, one at a time."""
+    if path.stat().st_size == 0:
+        yield iter(())
+        return
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        yield (reader.get_batch(index) for index in range(reader.num_record_batches))

@@ -59,10 +59,32 @@ def reference_sample(
 ) -> np.ndarray:
     """The float32 features of at most REFERENCE_SAMPLE_ROWS training rows: those of smallest key hash, the same on every
     run and every host."""
-    size = min(rows, REFERENCE_SAMPLE_ROWS)
-    key = quote_identifier(spec.key_column)
-    query = f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY cityHash64({key}), {key} LIMIT {{sample_rows:UInt32}}"
+    size = sample_size(rows)
+    query = sample_query(table, spec, names, where)
     _, features = stream_rows(client, query, {**parameters, "sample_rows": size}, size, LEADING, len(names), f"the sample of {table}")
+    return features
+
+
+def sample_size(rows: int) -> int:
+    return min(rows, REFERENCE_SAMPLE_ROWS)
+
+
+def sample_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
+    """The reference sample's rows (bound: `sample_rows` and the parameters of `where`)."""
+    key = quote_identifier(spec.key_column)
+    return SqlName(f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY cityHash64({key}), {key} LIMIT {{sample_rows:UInt32}}")
+
+
+def rows_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
+    """The training rows matching `where`, in the order they are binned: by date, then key (a ranker's groups whole)."""
+    return SqlName(f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY processing_date, {quote_identifier(spec.key_column)}")
+
+
+def features_of(batches: Iterator[pa.RecordBatch], rows: int, width: int, what: str) -> np.ndarray:
+    """The float32 features of `rows` streamed rows as one row-major matrix (the reference sample read from a file)."""
+    stream = _ArrowRows(batches, rows, width, what)
+    features = stream[0:rows] if rows else np.empty((0, width), dtype=np.float32)
+    stream.finish()
     return features
 
 
@@ -130,12 +152,28 @@ def bin_training(
     what = f"{network}.{table_name}"
     sample = reference_sample(client, table, spec, names, where, parameters, rows)
     reference = reference_dataset(sample, names, params)
-    key = quote_identifier(spec.key_column)
-    query = f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY processing_date, {key}"
-    with arrow_batches(client, query, parameters) as batches:
-        stream = _ArrowRows(iter(batches), rows, len(names), what)
-        dataset = lgb.Dataset([stream], reference=reference, feature_name=names, params=params, free_raw_data=True).construct()
-        columns = stream.finish()
+    with arrow_batches(client, rows_query(table, spec, names, where), parameters) as batches:
+        data, binned = bin_batches(iter(batches), rows, spec, names, reference, params, what)
+    logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample.shape[0], features=len(names)).info(
+        "training rows binned as they streamed"
+    )
+    return BinnedTraining(data, binned, int(sample.shape[0]), sample)
+
+
+def bin_batches(
+    batches: Iterator[pa.RecordBatch],
+    rows: int,
+    spec: ModelSpec,
+    names: list[str],
+    reference: lgb.Dataset,
+    params: dict[str, Any],
+    what: str,
+) -> tuple[TrainingData, lgb.Dataset]:
+    """Bin `rows` streamed rows (`_select`'s columns, ordered by date and key) against `reference`: their arrays, with
+    the features left out, and LightGBM's Dataset with labels and weights, or grades and query groups for a ranker."""
+    stream = _ArrowRows(batches, rows, len(names), what)
+    dataset = lgb.Dataset([stream], reference=reference, feature_name=names, params=params, free_raw_data=True).construct()
+    columns = stream.finish()
     data = TrainingData(
         features=np.empty((rows, 0), dtype=np.float32),
         label=columns["label"].astype(np.uint8),
@@ -151,7 +189,4 @@ def bin_training(
     else:
         dataset.set_label(data.label)
         dataset.set_weight(data.weight)
-    logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample.shape[0], features=len(names)).info(
-        "training rows binned as they streamed"
-    )
-    return BinnedTraining(data, dataset, int(sample.shape[0]), sample)
+    return data, dataset

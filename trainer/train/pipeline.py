@@ -34,11 +34,14 @@ from trainer.registry.artifacts import ensure_writable
 from trainer.registry.metadata import ContractRecord, DataStats, ModelMetadata, TrainingPeriod
 from trainer.registry.model_card import render_model_card
 from trainer.registry.publish import publish_model, reuse_registered
-from trainer.store.connection import connect, qualified_name
+from trainer.store.arrow import arrow_batches
+from trainer.store.connection import SqlName, connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
-from trainer.train import modeling
-from trainer.train.dataset import BinnedTraining, bin_training
+from trainer.train import launch, lockstep, modeling
+from trainer.train.dataset import BinnedTraining, bin_training, reference_sample, rows_query, sample_size
 from trainer.train.labels import LabelMaturity, label_maturity
+from trainer.train.rank import train_rank
+from trainer.train.ranks import parse_machines, rank_params, shard_where
 from trainer.train.report import gain_by_family, render_report
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
@@ -58,6 +61,10 @@ class TrainRequest:
     families: tuple[str, ...] = ()  # empty: every family of the contract
     excluded_features: tuple[str, ...] = ()  # features of the contract left out (ablations)
     review_capacity: int | None = None  # items reviewed per day for the triage metrics; None: a tenth of a median day
+    workers: int = 1  # local ranks of a data-parallel run (trainer/train/launch.py); 1: one process
+    machines: str | None = None  # host:port,... of a data-parallel run on several hosts, this process being `rank`
+    rank: int = 0
+    stall_seconds: float = 120.0  # a rank waiting on its peers this long without progress fails the run
 
 
 @dataclass
@@ -98,8 +105,9 @@ class FittedModel:
     train_positive_rate: float
 
 
-def train_model(request: TrainRequest, client: Client | None = None, settings: StoreSettings | None = None) -> TrainOutcome:
-    """Train, save and register one model; reuse the registered one when data and configuration are unchanged."""
+def train_model(request: TrainRequest, client: Client | None = None, settings: StoreSettings | None = None) -> TrainOutcome | None:
+    """Train, save and register one model; reuse the registered one when data and configuration are unchanged. A rank
+    other than 0 of a run on several hosts trains its part and returns None: rank 0 publishes."""
     spec = model_spec(request.model_type)
     network = resolve_network(request.network)
     check_window(request.start, request.end)
@@ -109,6 +117,7 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
         check_at_least("review capacity", request.review_capacity, 1)
     output_dir = ensure_writable(request.output_dir)
     settings = settings or load_store_settings()
+    check_ranks(request, settings)
     if client is None:
         with connect(settings) as own_client:  # closed on return: the embedded engine then exits at once
             return train_model(request, own_client, settings)
@@ -120,6 +129,8 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
         log.bind(model_id=existing.model_id).info("model already trained on this data and configuration; use --force to train again")
         return existing
     plan.lineage = feature_lineage_or_none(client, network, plan.contract)
+    if request.workers > 1 or request.machines:
+        return train_data_parallel(client, settings, request, plan, timings)
     params = modeling.training_params(spec, request.seed, plan.holdout.train.rows, tuned=request.tune_trials > 0)
     binned, test = extract_parts(client, plan, params, timings)
     train = binned.data
@@ -203,6 +214,7 @@ def _config_key(
         "test_fraction": request.test_fraction, "families": sorted(request.families),
         "excluded_features": sorted(request.excluded_features), "min_per_class": request.min_per_class, "seed": request.seed,
         "params": modeling.base_params(spec, request.seed), "version": __version__, "review_capacity": request.review_capacity,
+        **({"ranks": rank_count(request)} if rank_count(request) > 1 else {}),  # a data-parallel model is another model
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -272,6 +284,77 @@ def fit(binned: BinnedTraining, params: dict[str, Any], request: TrainRequest, p
         booster = modeling.fit(binned.dataset, params, cv.rounds)
     params = {**params, "reference_sample_rows": binned.sample_rows}  # recorded: the bins were found on this many rows
     return FittedModel(booster, params, cv, tuning, train.label, float(train.label.mean()))
+
+
+def rank_count(request: TrainRequest) -> int:
+    return len(request.machines.split(",")) if request.machines else request.workers
+
+
+def check_ranks(request: TrainRequest, settings: StoreSettings) -> None:
+    """The data-parallel options, checked before any SQL runs."""
+    check_at_least("workers", request.workers, 1)
+    if request.machines:
+        parse_machines(request.machines, request.rank)
+        if request.workers > 1:
+            raise PipelineError("--workers and --machines exclude each other: --machines starts one rank per host")
+        if settings.kind == "chdb":
+            raise PipelineError("--machines needs a ClickHouse server every host reaches (DBT_TARGET=server); on one host use --workers N")
+    if rank_count(request) > 1 and request.tune_trials:
+        raise PipelineError("--tune runs on one process: tune without --workers/--machines, then train data-parallel")
+
+
+def train_data_parallel(
+    client: Client, settings: StoreSettings, request: TrainRequest, plan: TrainingPlan, timings: PhaseTimer
+) -> TrainOutcome | None:
+    """Train on several ranks with LightGBM's data-parallel learner, each rank on its shard of the training rows
+    (trainer/train/ranks.py), then, on rank 0 alone, guard, evaluate and publish as one process does."""
+    spec, names, rows = plan.spec, plan.contract.names, plan.holdout.train.rows
+    params = rank_params(modeling.training_params(spec, request.seed, rows, tuned=False))
+    table = qualified_name(plan.network, plan.contract.table)
+    where, parameters, what = plan.holdout.where("train", table), plan.holdout.parameters, f"{plan.network}.{plan.contract.table}"
+    with timings.phase("data_parallel_training"):
+        if request.machines:
+            fitted = train_rank_on_server(client, request, spec, names, table, where, parameters, rows, params, what)
+        else:
+            fitted = launch.train_locally(
+                client, table, spec, names, where, parameters, rows, params, request.workers, request.stall_seconds, what
+            )
+    if fitted is None:
+        logger.bind(rank=request.rank, model_type=spec.name).info("rank finished; rank 0 publishes the model")
+        return None
+    with timings.phase("extract"):
+        test = extract_rows(
+            client, plan.network, spec, plan.contract, plan.holdout.where("test", table), parameters, plan.holdout.test.rows
+        )
+        if fingerprint(client, plan.network, spec, plan.contract, parameters) != plan.data_fingerprint:
+            raise PipelineError(f"{what} changed while it was read; run again")
+    plan.leakage_guard = guard_leakage(plan, fitted.train, test)
+    # Recorded so that the model says how it was trained (README: why it can differ from one process's model).
+    recorded = {**params, "tree_learner": "data", "num_machines": rank_count(request), "reference_sample_rows": sample_size(rows)}
+    model = FittedModel(fitted.booster, recorded, fitted.cv, None, fitted.train.label, float(fitted.train.label.mean()))
+    evaluation_started = time.perf_counter()
+    score, metrics = evaluate(model, test, plan, request.review_capacity)
+    outcome = publish(client, settings, request, plan, model, test, score, metrics, timings, evaluation_started)
+    logger.bind(model_id=outcome.model_id, ranks=rank_count(request), test_auc=round(metrics["test_auc"], 4)).info(
+        "data-parallel model trained and registered"
+    )
+    return outcome
+
+
+def train_rank_on_server(
+    client: Client, request: TrainRequest, spec: ModelSpec, names: list[str], table: SqlName, where: SqlName,
+    parameters: dict[str, Any], rows: int, params: dict[str, Any], what: str,
+) -> lockstep.RankFit | None:  # fmt: skip
+    """This host's rank, reading the sample and its shard from the server itself (each host its nearest replica)."""
+    ranks = parse_machines(request.machines or "", request.rank)
+    bound = {**parameters, "ranks": ranks.size, "rank": ranks.rank}
+    sharded = shard_where(where, spec)
+    shard_rows = int(client.command(f"SELECT count() FROM {table} WHERE {sharded}", parameters=bound))
+    return train_rank(
+        ranks, spec, names, params, rows, request.stall_seconds,
+        lambda: reference_sample(client, table, spec, names, where, parameters, rows),
+        lambda: arrow_batches(client, rows_query(table, spec, names, sharded), bound), shard_rows, what,
+    )  # fmt: skip
 
 
 def evaluate(fitted: FittedModel, test: TrainingData, plan: TrainingPlan, review_capacity: int | None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -389,6 +472,8 @@ def reproduce_command(request: TrainRequest, plan: TrainingPlan) -> str:
         parts.append(f"--families {','.join(request.families)}")
     if request.review_capacity:
         parts.append(f"--review-capacity {request.review_capacity}")
+    if rank_count(request) > 1:
+        parts.append(f"--workers {rank_count(request)}" if not request.machines else f"--machines {request.machines} --rank I")
     command = " ".join(parts)
     return command + (f"  # excluded features (Python API): {', '.join(request.excluded_features)}" if request.excluded_features else "")
 

@@ -1,0 +1,133 @@
+"""Who the ranks of a data-parallel training run are, which training rows each reads, and the LightGBM parameters
+that join them (its own network code: `tree_learner=data`). Pure functions: no socket, no store."""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from trainer.errors import PipelineError
+from trainer.model_types import ModelSpec
+from trainer.store.connection import SqlName
+
+# LightGBM's own wait for its peers, in minutes (its smallest): our process-level deadline (`stall_seconds`) is the
+# one that fails a run, since a peer of a rank that died was seen to wait on in LightGBM.
+LIGHTGBM_TIME_OUT_MINUTES = 1
+# Rank 0 listens on its LightGBM port plus this for the trainer's own coordination (early stopping, gathering).
+COORDINATION_PORT_OFFSET = 1
+# Row sampling draws rows per rank: with it a model would depend on how the rows were sharded, not on the rows alone.
+# One thread per rank: LightGBM 4.7.0's data-parallel learner was seen to deadlock within the first rounds with
+# feature_fraction below 1 and two threads per rank (two ranks on loopback; with one thread it did not).
+RANK_PARAMS = {"bagging_fraction": 1.0, "bagging_freq": 0, "data_sample_strategy": "bagging", "num_threads": 1, "pre_partition": True}
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """The machines (host:port, in rank order) and which of them this process is."""
+
+    machines: tuple[str, ...]
+    rank: int
+
+    @property
+    def size(self) -> int:
+        return len(self.machines)
+
+    @property
+    def listen_port(self) -> int:
+        return port_of(self.machines[self.rank])
+
+    @property
+    def coordinator(self) -> tuple[str, int]:
+        """Rank 0's host and coordination port."""
+        host, port = self.machines[0].rsplit(":", 1)
+        return host, int(port) + COORDINATION_PORT_OFFSET
+
+
+def port_of(machine: str) -> int:
+    return int(machine.rsplit(":", 1)[1])
+
+
+def parse_machines(text: str, rank: int) -> Ranks:
+    """`host:port,host:port,...` and this process's rank; fails in one line on a malformed list or rank."""
+    machines = tuple(part.strip() for part in text.split(",") if part.strip())
+    for machine in machines:
+        host, _, port = machine.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65535:
+            raise PipelineError(f"--machines takes host:port,host:port,...; {machine!r} is not host:port")
+    if len(machines) < 2:
+        raise PipelineError(f"--machines needs at least 2 machines, got {len(machines)}")
+    if len(set(machines)) != len(machines):
+        raise PipelineError(f"--machines names a machine twice: {text}")
+    if not 0 <= rank < len(machines):
+        raise PipelineError(f"--rank must be between 0 and {len(machines) - 1} for {len(machines)} machines, got {rank}")
+    return Ranks(machines, rank)
+
+
+def free_loopback_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now, two apart (each rank's LightGBM port and, for rank 0, the coordination port)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                with socket.socket() as second:
+                    second.bind(("127.0.0.1", port + COORDINATION_PORT_OFFSET))
+            except OSError:
+                continue
+        if all(abs(port - taken) > COORDINATION_PORT_OFFSET for taken in ports):
+            ports.append(port)
+    return ports
+
+
+def shard_expression(spec: ModelSpec) -> SqlName:
+    """Each training row's rank (bound: `ranks`): by a hash of the address, so an address never straddles ranks; for a
+    ranker by its processing date, the query group (trainer/evaluation/split.py `group_sizes`), so a group stays whole."""
+    if spec.is_ranker:
+        return SqlName("toRelativeDayNum(processing_date) % {ranks:UInt32}")
+    return SqlName("cityHash64(address) % {ranks:UInt32}")
+
+
+def shard_where(where: SqlName, spec: ModelSpec) -> SqlName:
+    """`where`, restricted to one rank's rows (bound: `ranks`, `rank`)."""
+    return SqlName(f"({where}) AND {shard_expression(spec)} = {{rank:UInt32}}")
+
+
+def rank_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The training parameters of every rank: one process's, without row sampling, one thread, rows pre-partitioned."""
+    return {**params, **RANK_PARAMS}
+
+
+def network_params(params: dict[str, Any], ranks: Ranks) -> dict[str, Any]:
+    """`params` for a data-parallel `lgb.train` call of this rank, inside `lightgbm_network` (no `machines`: given
+    them, every call would join the network again and bind the ports again, which failed within five folds)."""
+    return {**params, "tree_learner": "data", "num_machines": ranks.size}
+
+
+@contextmanager
+def lightgbm_network(ranks: Ranks) -> Iterator[None]:
+    """LightGBM's network of the ranks, joined once for every `lgb.train` of this rank (LightGBM's C API: its Python
+    package joins per Booster only)."""
+    lgb.basic._safe_call(
+        lgb.basic._LIB.LGBM_NetworkInit(
+            lgb.basic._c_str(",".join(ranks.machines)), ctypes.c_int(ranks.listen_port), ctypes.c_int(LIGHTGBM_TIME_OUT_MINUTES),
+            ctypes.c_int(ranks.size),
+        )
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        lgb.basic._safe_call(lgb.basic._LIB.LGBM_NetworkFree())
+
+
+def fold_of(entity: np.ndarray, folds: int) -> np.ndarray:
+    """Each row's cross-validation fold from its address hash (the high half: the shard used the whole hash), the same
+    on every rank, so an address is in one fold whichever rank holds it."""
+    return ((entity.astype(np.uint64) >> np.uint64(32)) % np.uint64(folds)).astype(np.int64)
