@@ -73,7 +73,7 @@ test-server: install profiles.yml
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
-# The contract fuzzing suite's long profile: 80 random windows instead of make test's 7 fixed ones, half of which must
+# The contract fuzzing suite's long profile: 80 random windows instead of make test's 4 fixed ones, half of which must
 # train and score a model (most do: about an hour).
 fuzz: install profiles.yml
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/integration/test_contract_fuzzing.py
