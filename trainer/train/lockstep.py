@@ -29,6 +29,26 @@ from trainer.train.ranks import Ranks, fold_of, network_params
 GATHERED = ("label", "weight", "grade", "processing_date", "entity")
 
 
+def gathered_arrays(train: TrainingData) -> dict[str, np.ndarray]:
+    """The arrays of training rows a rank sends to rank 0 and rank 0 hands to its launcher (dates as day numbers)."""
+    arrays = {name: np.asarray(getattr(train, name)) for name in GATHERED}
+    arrays["processing_date"] = arrays["processing_date"].astype("datetime64[D]").astype(np.int64)
+    return arrays
+
+
+def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> TrainingData:
+    """Training rows from `gathered_arrays`'s arrays, features left out (zero columns)."""
+    return TrainingData(
+        features=np.empty((arrays["label"].size, 0), dtype=np.float32),
+        label=arrays["label"].astype(np.uint8),
+        weight=arrays["weight"].astype(np.float32),
+        grade=arrays["grade"].astype(np.uint8),
+        processing_date=arrays["processing_date"].astype("datetime64[D]"),
+        entity=arrays["entity"].astype(np.uint64),
+        feature_names=names,
+    )
+
+
 @dataclass
 class RankFit:
     """What rank 0 evaluates and publishes: the model every rank holds, the cross-validation over every training row,
@@ -113,8 +133,7 @@ def fit(
     network = network_params(params, ranks)
     with watchdog.waiting("the final fit"):
         booster = lgb.train(network, binned, num_boost_round=cv.rounds, callbacks=[lambda _env: watchdog.beat()])
-        arrays = {name: np.asarray(getattr(train, name)) for name in GATHERED}
-        arrays["processing_date"] = arrays["processing_date"].astype("datetime64[D]").astype(np.int64)
+        arrays = gathered_arrays(train)
         digest = np.frombuffer(hashlib.sha256(booster.model_to_string().encode()).digest(), dtype=np.uint8)
         gathered = coordinator.gather({**arrays, "fold": fold, "out_of_fold": cv.out_of_fold, "model_sha256": digest})
     if gathered is None:
@@ -124,15 +143,7 @@ def fit(
         raise PipelineError(f"the {ranks.size} ranks ended with {len(digests)} different models; nothing was published")
     logger.bind(ranks=ranks.size, model_sha256=digests.pop()[:16]).info("every rank holds the same model")
     joined = {name: np.concatenate([part[name] for part in gathered]) for name in gathered[0]}
-    every = TrainingData(
-        features=np.empty((joined["label"].size, 0), dtype=np.float32),
-        label=joined["label"].astype(np.uint8),
-        weight=joined["weight"].astype(np.float32),
-        grade=joined["grade"].astype(np.uint8),
-        processing_date=joined["processing_date"].astype("datetime64[D]"),
-        entity=joined["entity"].astype(np.uint64),
-        feature_names=train.feature_names,
-    )
+    every = featureless_training(joined, train.feature_names)
     global_cv = modeling.CrossValidation(fold_scores=cv.fold_scores, best_iterations=cv.best_iterations, out_of_fold=joined["out_of_fold"])
     for number in range(len(cv.best_iterations)):
         rows = joined["fold"] == number

@@ -113,8 +113,7 @@ def write_result(directory: Path, fitted: lockstep.RankFit) -> None:
     """Rank 0's model and gathered arrays, for the launcher; the model file last, so its presence means complete."""
     train, cv = fitted.train, fitted.cv
     np.savez(
-        arrays_file(directory), label=train.label, weight=train.weight, grade=train.grade, entity=train.entity,
-        processing_date=train.processing_date.astype(np.int64), out_of_fold=cv.out_of_fold, fold_aucs=np.array(cv.fold_aucs),
+        arrays_file(directory), **lockstep.gathered_arrays(train), out_of_fold=cv.out_of_fold, fold_aucs=np.array(cv.fold_aucs),
         fold_scores=np.array(cv.fold_scores), best_iterations=np.array(cv.best_iterations),
     )  # fmt: skip
     model_file(directory).with_suffix(".part").write_text(fitted.booster.model_to_string())
