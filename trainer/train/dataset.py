@@ -173,16 +173,7 @@ def bin_batches(
     the features left out, and LightGBM's Dataset with labels and weights, or grades and query groups for a ranker."""
     stream = _ArrowRows(batches, rows, len(names), what)
     dataset = lgb.Dataset([stream], reference=reference, feature_name=names, params=params, free_raw_data=True).construct()
-    columns = stream.finish()
-    data = TrainingData(
-        features=np.empty((rows, 0), dtype=np.float32),
-        label=columns["label"].astype(np.uint8),
-        weight=columns["weight"].astype(np.float32),
-        grade=columns["grade"].astype(np.uint8),
-        processing_date=columns["processing_date"].astype("datetime64[D]"),
-        entity=columns["entity"].astype(np.uint64),
-        feature_names=names,
-    )
+    data = featureless_training(stream.finish(), names)
     if spec.is_ranker:
         dataset.set_label(data.grade)
         dataset.set_group(group_sizes(data.processing_date))
@@ -190,3 +181,17 @@ def bin_batches(
         dataset.set_label(data.label)
         dataset.set_weight(data.weight)
     return data, dataset
+
+
+def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> TrainingData:
+    """Training rows from their arrays (streamed leading columns, or a rank's `lockstep.gathered_arrays`), features
+    left out (zero columns)."""
+    return TrainingData(
+        features=np.empty((arrays["label"].size, 0), dtype=np.float32),
+        label=arrays["label"].astype(np.uint8),
+        weight=arrays["weight"].astype(np.float32),
+        grade=arrays["grade"].astype(np.uint8),
+        processing_date=arrays["processing_date"].astype("datetime64[D]"),
+        entity=arrays["entity"].astype(np.uint64),
+        feature_names=names,
+    )

@@ -31,7 +31,7 @@ from trainer.model_types import ModelSpec
 from trainer.store.arrow import write_ipc_file
 from trainer.store.connection import SqlName
 from trainer.train import lockstep, modeling
-from trainer.train.dataset import rows_query, sample_query, sample_size
+from trainer.train.dataset import featureless_training, rows_query, sample_query, sample_size
 from trainer.train.rank import LocalPlan, arrays_file, model_file, sample_file, shard_file
 from trainer.train.ranks import free_loopback_ports, shard_where
 
@@ -124,7 +124,7 @@ def read_result(directory: Path, names: list[str]) -> lockstep.RankFit:
         raise PipelineError("rank 0 finished without writing its model; nothing was published")
     booster = lgb.Booster(model_str=model_file(directory).read_text())
     with np.load(arrays_file(directory)) as arrays:
-        train = lockstep.featureless_training(dict(arrays), names)
+        train = featureless_training(dict(arrays), names)
         cv = modeling.CrossValidation(
             fold_scores=arrays["fold_scores"].tolist(), fold_aucs=arrays["fold_aucs"].tolist(),
             best_iterations=arrays["best_iterations"].astype(int).tolist(), out_of_fold=arrays["out_of_fold"],

@@ -24,6 +24,7 @@ from trainer.evaluation.metrics import auc_or_half
 from trainer.model_types import ModelSpec
 from trainer.train import modeling
 from trainer.train.coordination import Coordinator, Watchdog
+from trainer.train.dataset import featureless_training
 from trainer.train.ranks import Ranks, fold_of, network_params
 
 GATHERED = ("label", "weight", "grade", "processing_date", "entity")
@@ -34,19 +35,6 @@ def gathered_arrays(train: TrainingData) -> dict[str, np.ndarray]:
     arrays = {name: np.asarray(getattr(train, name)) for name in GATHERED}
     arrays["processing_date"] = arrays["processing_date"].astype("datetime64[D]").astype(np.int64)
     return arrays
-
-
-def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> TrainingData:
-    """Training rows from `gathered_arrays`'s arrays, features left out (zero columns)."""
-    return TrainingData(
-        features=np.empty((arrays["label"].size, 0), dtype=np.float32),
-        label=arrays["label"].astype(np.uint8),
-        weight=arrays["weight"].astype(np.float32),
-        grade=arrays["grade"].astype(np.uint8),
-        processing_date=arrays["processing_date"].astype("datetime64[D]"),
-        entity=arrays["entity"].astype(np.uint64),
-        feature_names=names,
-    )
 
 
 @dataclass
