@@ -15,6 +15,12 @@ import pytest
 
 from tests.integration.support import BuiltNetwork, build_network, dbt_vars, run_dbt
 
+# dbt's unit tests read fixed inputs, not the window, so the builds of this tier leave them out, as trainer.daily's do
+# (dbt reads DBT_EXCLUDE_RESOURCE_TYPES at each command). The modules that run them say so with `with_unit_tests`: the
+# unit tests themselves, and the builds of unusual windows and fuzzed drops, where a unit test must never fail.
+UNIT_TESTS_LEFT_OUT = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+os.environ.update(UNIT_TESTS_LEFT_OUT)
+
 # The modules that take longest (`--durations`, 2026-11-30), in the order `make test` hands them to its two processes
 # (`--dist loadfile --no-loadscope-reorder`): the longest first, so that no process is left with a long module while
 # the other has finished. Modules not listed follow in their usual order.
@@ -65,6 +71,15 @@ def ethereum_docs(test_root: Path, ethereum: BuiltNetwork) -> Path:
     ok, log = run_dbt("docs", "generate", "--target-path", str(target), "--vars", dbt_vars("ethereum"))
     assert ok, log[-3000:]
     return target / "manifest.json"
+
+
+@pytest.fixture(scope="module")
+def with_unit_tests() -> Iterator[None]:
+    """The module's dbt builds run the unit tests too."""
+    with pytest.MonkeyPatch.context() as environment:
+        for name in UNIT_TESTS_LEFT_OUT:
+            environment.delenv(name)
+        yield
 
 
 @pytest.fixture()

@@ -36,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import note as hypothesis_note
 from hypothesis import strategies as st
@@ -48,6 +49,8 @@ from trainer.model_types import MODEL_SPECS
 from trainer.score import score_date
 from trainer.store.connection import qualified_name
 from trainer.train.pipeline import TrainRequest, train_model
+
+pytestmark = pytest.mark.usefixtures("with_unit_tests")
 
 settings.register_profile(
     "ci",

@@ -38,6 +38,16 @@ INCREMENTAL = [
     "training_clusters",
 ]
 
+# How far a re-ingested drop reaches in each feature family's dates (its look-back, read forwards).
+FAMILY_REACH = {
+    "int_alert_attributes": "same day",
+    "int_alert_address_features": "same day",
+    "int_cluster_profiles": "same day",
+    "int_alert_statistical_features": "30 days",
+    "int_alert_network_features": "all later",
+    "int_alert_temporal_features": "all later",
+}
+
 
 def built_at_by_date(client, model: str) -> dict[date, object]:
     day = DATE_COLUMN.get(model, "processing_date")
@@ -86,7 +96,7 @@ def test_a_drop_ingested_again_for_an_old_date_rebuilds_that_date_in_every_layer
 ) -> None:
     """After the daily build, the drop of an old date comes again with other values: every layer rewrites that date
     (the label tables and training marts every date whose horizon reaches it or later; the history families the dates
-    after it), and the tables equal a full build's value by value."""
+    after it as far as their look-back reaches, no others), and the tables equal a full build's value by value."""
     old = START + timedelta(days=20)
     drops = test_root / "drops_daily_again"
     generate_drops(NETWORK, old, old, drops, seed=7, alerts_per_day=90, label_delay_days=3)
@@ -100,7 +110,14 @@ def test_a_drop_ingested_again_for_an_old_date_rebuilds_that_date_in_every_layer
     }
     for model in INCREMENTAL:
         assert old in rebuilt[model], model
-    assert rebuilt["int_alert_attributes"] == {old}, "a family reading one drop rewrites that drop's date only"
+    # Each feature family rewrites the dates whose history reaches the drop: its own, the 30 days after it, or all later.
+    reach = {
+        "same day": {old},
+        "30 days": {day for day in before["int_alert_statistical_features"] if old <= day <= old + timedelta(days=30)},
+        "all later": {day for day in before["int_alert_temporal_features"] if day >= old},
+    }
+    for model, reached in FAMILY_REACH.items():
+        assert rebuilt[model] == reach[reached], model
     # A label reads every label known by its cutoff: the dates from the horizon before the drop on.
     assert rebuilt["int_alert_labels"] == {day for day in before["int_alert_labels"] if day >= old - timedelta(days=HORIZON)}
     partial = {model: rows_without_built_at(client, model) for model in INCREMENTAL}
@@ -147,11 +164,12 @@ def test_a_query_over_the_memory_bound_fails_naming_its_model_and_the_var_to_rai
 
 def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> None:
     later_start = START + timedelta(days=5)
-    ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, later_start, END, **BUILD_VARS))
+    marts = ("scoring_alerts", "scoring_clusters", "training_alerts", "training_clusters", *LABELS)
+    ok, log = run_dbt("run", "--select", *marts, "--vars", dbt_vars(NETWORK, later_start, END, **BUILD_VARS))
     assert ok, log[-3000:]
-    for model in ("scoring_alerts", "scoring_clusters", "training_alerts", "training_clusters", *LABELS):
+    for model in marts:
         assert min(built_at_by_date(client, model)) >= later_start, model
-    ok, log = run_dbt("build", "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    ok, log = run_dbt("run", "--select", *marts, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
     assert ok, log[-3000:]
     assert min(built_at_by_date(client, "scoring_alerts")) == START, "the dates come back with the window"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.support import END, START, assert_same_rows, build_network, dbt_vars, run_dbt
+from tests.integration.support import END, START, build_network, dbt_vars, run_dbt
 from trainer.daily import build_window
 from trainer.errors import PipelineError
 from trainer.features.contract import load_contract
@@ -59,6 +59,7 @@ def test_every_feature_is_described_and_labels_are_never_features(client, ethere
             assert all(column["description"] for column in node["columns"].values()), node["name"]
 
 
+@pytest.mark.usefixtures("with_unit_tests")
 def test_unit_tests_of_tricky_sql_pass(ethereum) -> None:
     ok, log = run_dbt("test", "--select", "test_type:unit", "--vars", dbt_vars("ethereum"))
     assert ok, log[-3000:]
@@ -91,9 +92,10 @@ def test_bad_vars_stop_the_build_with_one_clear_line(ethereum) -> None:
 
 
 def test_undefined_upstream_feature_warns_and_duplicated_alert_fails_a_named_test(client, ethereum, test_root: Path) -> None:
-    network = "gatecheck"
-    built = build_network(test_root, network, alerts_per_day=60, seed=11, start=SMALL_WINDOW[0], end=SMALL_WINDOW[1], **SMALL_VARS)
-    day = sorted((built.drops / network).glob("*/*"))[1].parent.name
+    network, drops = "gatecheck", test_root / "drops_gatecheck"
+    generate_drops(network, *SMALL_WINDOW, drops, seed=11, alerts_per_day=60)
+    ingest(client, network, drops)
+    day = sorted((drops / network).glob("*/*"))[1].parent.name
     build_vars = dbt_vars(network, *SMALL_WINDOW, **SMALL_VARS)
     address, alert_id = client.query(
         f"SELECT address, alert_id FROM {network}.raw_alerts WHERE processing_date = {{d:Date}} AND address IN "
@@ -105,7 +107,7 @@ def test_undefined_upstream_feature_warns_and_duplicated_alert_fails_a_named_tes
         f"ALTER TABLE {network}.raw_features UPDATE pagerank = nan WHERE processing_date = {{d:Date}} AND address = {{a:String}} "
         "SETTINGS mutations_sync = 1", parameters={"d": day, "a": address},
     )  # fmt: skip
-    ok, log = run_dbt("build", "--full-refresh", "--vars", build_vars)
+    ok, log = run_dbt("build", "--vars", build_vars)
     assert ok, log[-3000:]
     assert "raw_features_values_finite" in log and "WARN 1" in log
     pagerank, non_finite = client.query(
@@ -133,64 +135,6 @@ def test_docs_generate_on_the_embedded_engine(ethereum) -> None:
     exposures = {e["name"]: e["depends_on"]["nodes"] for e in manifest["exposures"].values()}
     assert exposures["cluster_scorer"] == ["model.aml_features.training_clusters"]
     assert exposures["alert_ranker"] == ["model.aml_features.training_alerts"]
-
-
-FAMILIES = {
-    "int_alert_attributes": "same day",
-    "int_alert_address_features": "same day",
-    "int_cluster_profiles": "same day",
-    "int_alert_statistical_features": "30 days",
-    "int_alert_network_features": "all later",
-    "int_alert_temporal_features": "all later",
-}
-
-
-def built_at_by_date(client, model: str) -> dict:
-    rows = client.query(f"SELECT processing_date, max(built_at) FROM ethereum.{model} GROUP BY processing_date").result_rows
-    return dict(rows)
-
-
-def rows_without_built_at(client, model: str):
-    key = "cluster_id" if model == "int_cluster_profiles" else "alert_id"
-    return client.query_arrow(f"SELECT * EXCEPT (built_at) FROM ethereum.{model} ORDER BY processing_date, {key}")
-
-
-def test_incremental_rebuild_recomputes_only_dates_whose_drops_changed_and_reingest_adds_no_rows(ethereum, client, tmp_path: Path) -> None:
-    import shutil
-    from datetime import timedelta
-
-    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
-    assert ok, log[-2000:]
-    before = {model: built_at_by_date(client, model) for model in FAMILIES}
-    training_rows = client.command("SELECT count() FROM ethereum.training_alerts")
-    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
-    assert ok, log[-2000:]
-    assert {model: built_at_by_date(client, model) for model in FAMILIES} == before, "an unchanged window recomputes nothing"
-
-    changed = sorted((ethereum.drops / "ethereum").glob("*/*"))[45]
-    day = date.fromisoformat(changed.parent.name)
-    source = tmp_path / "drops" / "ethereum" / changed.parent.name
-    shutil.copytree(changed.parent, source)
-    ingest(client, "ethereum", tmp_path / "drops")
-    ok, log = run_dbt("build", "--vars", dbt_vars("ethereum"))
-    assert ok, log[-2000:]
-    expected = {
-        "same day": {day},
-        "30 days": {d for d in before["int_alert_statistical_features"] if day <= d <= day + timedelta(days=30)},
-        "all later": {d for d in before["int_alert_temporal_features"] if d >= day},
-    }
-    for model, reach in FAMILIES.items():
-        after = built_at_by_date(client, model)
-        rebuilt = {d for d, built in after.items() if built != before[model][d]}
-        assert rebuilt == expected[reach], model
-    assert client.command("SELECT count() FROM ethereum.training_alerts") == training_rows, "a re-ingested drop adds no rows"
-
-    # What the partial rebuild wrote equals a full rebuild of the same inputs.
-    incremental = {model: rows_without_built_at(client, model) for model in FAMILIES}
-    ok, log = run_dbt("build", "--full-refresh", "--select", *FAMILIES, "--vars", dbt_vars("ethereum"))
-    assert ok, log[-2000:]
-    for model in FAMILIES:
-        assert_same_rows(rows_without_built_at(client, model), incremental[model], model)
 
 
 NUMERIC_DDL_TYPE = ("UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64", "Decimal128(18)", "Bool")
@@ -231,7 +175,7 @@ def problem_lines(log: str, test: str) -> list[str]:
 
 def test_a_window_shorter_than_the_label_horizon_fails_saying_what_to_change(small_network: str) -> None:
     window = dbt_vars(small_network, *SMALL_WINDOW, min_per_class=1, label_horizon_days=30)
-    ok, log = run_dbt("build", "--exclude-resource-type", "unit_test", "--vars", window)
+    ok, log = run_dbt("build", "--vars", window)
     assert not ok and "Failure in test int_alert_labels_has_mature_labels" in log
     [line] = problem_lines(log, "int_alert_labels_has_mature_labels")
     assert "the earliest label cutoff, 2023-05-31, lies past the newest ingested drop, 2023-05-03" in line, line
@@ -245,9 +189,7 @@ def test_a_window_shorter_than_the_label_horizon_fails_saying_what_to_change(sma
 
 
 def test_a_window_days_no_drop_holds_fails_at_once_naming_the_ones_present(small_network: str) -> None:
-    ok, log = run_dbt(
-        "build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars(small_network, *SMALL_WINDOW, window_days=30, **SMALL_VARS)
-    )
+    ok, log = run_dbt("build", "--vars", dbt_vars(small_network, *SMALL_WINDOW, window_days=30, **SMALL_VARS))
     assert not ok
     [line] = problem_lines(log, "ingested_drops_of_var_window_days")
     assert "no drop of the window 2023-05-01..2023-05-03 has var window_days = 30; its drops hold window_days 7" in line, line

@@ -19,6 +19,8 @@ from trainer.sample_data import generate_drops
 from trainer.score import score_date
 from trainer.train.pipeline import TrainRequest, train_model
 
+pytestmark = pytest.mark.usefixtures("with_unit_tests")
+
 UNKNOWN_TYPOLOGY = "Brand-New Typology"
 UPPER_CASE_TYPOLOGY = "SMURFING_NETWORK"  # upstream writes typologies in upper case; listed in var typologies
 UNKNOWN_ADDRESS_TYPE = "dex"
@@ -96,7 +98,7 @@ def test_a_window_of_more_than_100_days_builds_every_date_in_one_query_per_model
     drops = test_root / f"drops_{network}"
     generate_drops(network, start, end, drops, seed=8, alerts_per_day=15)
     ingest(client, network, drops)
-    ok, log = run_dbt("build", "--exclude-resource-type", "unit_test", "--vars", dbt_vars(network, start, end))
+    ok, log = run_dbt("run", "--vars", dbt_vars(network, start, end))
     assert ok, log[-3000:]
     assert " for 2022-" not in log, "one query per model"
     for table in ("int_alert_network_features", "int_cluster_labels", "scoring_alerts", "training_alerts"):
