@@ -70,9 +70,15 @@ def sample_size(rows: int) -> int:
 
 
 def sample_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
-    """The reference sample's rows (bound: `sample_rows` and the parameters of `where`)."""
+    """The reference sample's rows (bound: `sample_rows` and the parameters of `where`). The rows are chosen on their
+    keys alone, then read: ordering the feature columns of every training row to keep the first ones would hold them
+    all in the engine at once (the whole float matrix, which the streamed Dataset exists to avoid)."""
     key = quote_identifier(spec.key_column)
-    return SqlName(f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY cityHash64({key}), {key} LIMIT {{sample_rows:UInt32}}")
+    order = f"cityHash64({key}), {key}"
+    chosen = f"SELECT {order} FROM {table} WHERE {where} ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
+    return SqlName(
+        f"{_select(spec, names)} FROM {table} WHERE {where} AND ({order}) IN ({chosen}) ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
+    )
 
 
 def rows_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
