@@ -8,8 +8,8 @@ The training table is synthetic, made inside an embedded store in `--workdir` by
 depends on some features), so that sizes far beyond what the sample generator makes in minutes can be measured.
 Each path runs in its own child process, which reads the training part (the first 80 % of dates), builds LightGBM's
 Dataset, trains (a fixed number of rounds, or with `--cv` the trainer's grouped cross-validation and final fit) and
-scores the test part; the parent prints its wall seconds, the child's peak RSS (wait4) and test AUC. Nothing is
-asserted.
+scores the test part; the parent prints its wall seconds, the child's peak RSS (wait4) and test AUC, and the child's
+peak after binning and after training, so that the phase of the peak shows. Nothing is asserted.
 
 - `matrix`: today's path until issue 33: `extract_rows` streams every training row into one float32 matrix, then
   `modeling.bin_rows` bins it;
@@ -80,6 +80,7 @@ def child(path: str, rows: int, rounds: int, cross_validate: bool) -> None:
     from trainer.model_types import model_spec
     from trainer.store.connection import connect
     from trainer.train import dataset, modeling
+    from trainer.train.timing import own_peak_rss_mb
 
     client = connect()
     spec = model_spec("alert_scorer")
@@ -101,16 +102,19 @@ def child(path: str, rows: int, rounds: int, cross_validate: bool) -> None:
         streamed = dataset.bin_training(client, NETWORK, spec, contract.names, TABLE, train_where, parameters, train_rows, params)
         train, binned, sample_rows = streamed.data, streamed.dataset, streamed.sample_rows
     binned_s = time.perf_counter() - started
+    peak_binned = own_peak_rss_mb()
     if cross_validate:
         rounds = modeling.cross_validate(train, binned, spec, params).rounds
     booster = modeling.fit(binned, params, rounds)
     trained_s = time.perf_counter() - started
+    peak_trained = own_peak_rss_mb()
     del train, binned
     test = extract_rows(client, NETWORK, spec, contract, test_where, parameters, test_rows)
     auc = auc_or_half(test.label, booster.predict(test.features))
     print(json.dumps({
         "path": path, "train_rows": train_rows, "test_rows": test_rows, "sample_rows": sample_rows, "rounds": rounds,
         "bin_s": round(binned_s, 1), "train_s": round(trained_s, 1), "test_auc": round(float(auc), 5),
+        "peak_binned_mb": round(peak_binned), "peak_trained_mb": round(peak_trained),
     }))  # fmt: skip
 
 
@@ -165,6 +169,10 @@ def main() -> None:
     for r in results:
         print(f"| {r['path']} | {r['train_rows']:,} | {r['test_rows']:,} | {r['sample_rows'] or 'all rows'} | {r['rounds']} | {r['bin_s']} "
               f"| {r['train_s']} | {r['wall_s']} | {r['peak_rss_mb']:,} | {r['test_auc']:.4f} |")  # fmt: skip
+    print("\nWhere the peak came (the child's VmHWM after each phase, MB): " + "; ".join(
+        f"{r['path']} {r['train_rows']:,} rows: binned {r['peak_binned_mb']:,}, trained {r['peak_trained_mb']:,}, "
+        f"test part scored {r['peak_rss_mb']:,}" for r in results
+    ))  # fmt: skip
     pairs = [r for r in results if r["train_rows"] == results[0]["train_rows"]]
     if len(pairs) == 2:
         matrix, streamed = pairs
