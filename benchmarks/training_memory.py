@@ -8,12 +8,14 @@ The training table is synthetic, made inside an embedded store in `--workdir` by
 depends on some features), so that sizes far beyond what the sample generator makes in minutes can be measured.
 Each path runs in its own child process, which reads the training part (the first 80 % of dates), builds LightGBM's
 Dataset, trains (a fixed number of rounds, or with `--cv` the trainer's grouped cross-validation and final fit) and
-scores the test part; the parent prints its wall seconds, the child's peak RSS (wait4) and test AUC, and the child's
-peak after binning and after training, so that the phase of the peak shows. Nothing is asserted.
+scores the test part, keeping what the trainer keeps meanwhile; the parent prints its wall seconds, the child's peak
+RSS (wait4) and test AUC, and the child's peak after binning and after training, so that the phase of the peak shows.
+Nothing is asserted.
 
-- `matrix`: today's path until issue 33: `extract_rows` streams every training row into one float32 matrix, then
-  `modeling.bin_rows` bins it;
-- `streamed`: `dataset.bin_training`: bins from a sample drawn in ClickHouse, then the rows binned as they stream.
+- `matrix`: the path until issue 33: `extract_rows` streams every training row into one float32 matrix, then
+  `modeling.bin_rows` bins it, with row-wise histograms; the test part is read into a matrix too, before the fit, and scored whole;
+- `streamed`: the trainer's path: `dataset.bin_training` (bins from a sample drawn in ClickHouse, then the rows binned
+  as they stream), column-wise histograms, and the test part scored as it streams (`held_out.score_test_part`).
 """
 
 from __future__ import annotations
@@ -75,10 +77,11 @@ def create_table(client, rows: int) -> None:
 def child(path: str, rows: int, rounds: int, cross_validate: bool) -> None:
     """One path in this process: read and bin the training part, train, score the test part; print JSON."""
     from trainer.evaluation.extract import extract_rows
+    from trainer.evaluation.held_out import score_test_part
     from trainer.evaluation.metrics import auc_or_half
     from trainer.features.contract import Feature, FeatureContract
     from trainer.model_types import model_spec
-    from trainer.store.connection import connect
+    from trainer.store.connection import connect, qualified_name
     from trainer.train import dataset, modeling
     from trainer.train.timing import own_peak_rss_mb
 
@@ -95,8 +98,10 @@ def child(path: str, rows: int, rounds: int, cross_validate: bool) -> None:
     params = modeling.training_params(spec, 42, train_rows, tuned=False)
     started = time.perf_counter()
     if path == "matrix":
+        params = {**{k: v for k, v in params.items() if k != "force_col_wise"}, "force_row_wise": True}
         train = extract_rows(client, NETWORK, spec, contract, train_where, parameters, train_rows)
         binned = modeling.bin_rows(train, spec, params)
+        test = extract_rows(client, NETWORK, spec, contract, test_where, parameters, test_rows)  # before the fit, as it was
         sample_rows = None
     else:
         streamed = dataset.bin_training(client, NETWORK, spec, contract.names, TABLE, train_where, parameters, train_rows, params)
@@ -108,9 +113,13 @@ def child(path: str, rows: int, rounds: int, cross_validate: bool) -> None:
     booster = modeling.fit(binned, params, rounds)
     trained_s = time.perf_counter() - started
     peak_trained = own_peak_rss_mb()
-    del train, binned
-    test = extract_rows(client, NETWORK, spec, contract, test_where, parameters, test_rows)
-    auc = auc_or_half(test.label, booster.predict(test.features))
+    if path == "matrix":
+        auc = auc_or_half(test.label, booster.predict(test.features))
+    else:
+        del streamed, binned  # the trainer lets the bins go before it scores the test part
+        table = qualified_name(NETWORK, TABLE)
+        scored = score_test_part(client, table, spec, contract.names, test_where, parameters, test_rows, booster, TABLE)
+        auc = auc_or_half(scored.data.label, scored.score)
     print(json.dumps({
         "path": path, "train_rows": train_rows, "test_rows": test_rows, "sample_rows": sample_rows, "rounds": rounds,
         "bin_s": round(binned_s, 1), "train_s": round(trained_s, 1), "test_auc": round(float(auc), 5),

@@ -22,7 +22,7 @@ import pytest
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import extract_rows, window_parameters
+from trainer.evaluation.extract import LEADING, extract_rows, window_parameters
 from trainer.evaluation.metrics import auc_or_half
 from trainer.evaluation.split import plan_holdout
 from trainer.features.contract import load_contract
@@ -32,7 +32,6 @@ from trainer.store.connection import qualified_name
 from trainer.store.settings import load_store_settings
 from trainer.train import dataset, modeling
 from trainer.train.coordination import Coordinator
-from trainer.train.dataset import LEADING
 from trainer.train.pipeline import TrainRequest, train_model
 from trainer.train.rank import LocalPlan, sample_file, shard_file
 from trainer.train.ranks import Ranks, free_loopback_ports

@@ -48,9 +48,9 @@ def interrupt_during(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, 
 
 
 PHASES = {
-    "extract": (pipeline, "extract_rows"),
     "bin": (train_dataset, "reference_dataset"),
     "train": (modeling, "fit"),
+    "score_test": (pipeline, "score_test_part"),
     "save": (warehouse, "write_artifact_rows"),
     "commit": (publish.registry, "insert"),  # the artifact rows are written and checked, the registry row comes next
 }

@@ -1,12 +1,15 @@
-"""The training rows binned as they stream (trainer/train/dataset.py) against today's matrix path, on the built
-ethereum window: same arrays, same bins, same model, same cross-validation."""
+"""The training rows binned as they stream (trainer/train/dataset.py) and the test rows scored as they stream
+(trainer/evaluation/held_out.py) against the matrix path, on the built ethereum window: same arrays, same bins, same
+model, same cross-validation, same scores."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from trainer.evaluation import held_out
 from trainer.evaluation.extract import extract_rows, window_parameters
+from trainer.evaluation.leakage import valued_as_labels
 from trainer.evaluation.split import plan_holdout
 from trainer.features.contract import load_contract
 from trainer.model_types import model_spec
@@ -82,9 +85,12 @@ def test_bins_from_a_smaller_sample_are_the_matrix_paths_with_that_reference(eth
     monkeypatch.setattr(dataset, "REFERENCE_SAMPLE_ROWS", 300)
     spec, params, matrix, streamed = both_paths(client, "alert_scorer")
     assert streamed.sample_rows == 300 < matrix.rows
-    _, _, _, again = both_paths(client, "alert_scorer")
-    assert np.array_equal(again.sample, streamed.sample, equal_nan=True), "the sample is deterministic"
-    reference = dataset.reference_dataset(streamed.sample, matrix.feature_names, params)
+    _, contract, holdout, table = parts(client, "alert_scorer")
+    where, rows = holdout.where("train", table), holdout.train.rows
+    sample = dataset.reference_sample(client, table, spec, contract.names, where, holdout.parameters, rows)
+    again = dataset.reference_sample(client, table, spec, contract.names, where, holdout.parameters, rows)
+    assert sample.shape[0] == 300 and np.array_equal(again, sample, equal_nan=True), "the sample is deterministic"
+    reference = dataset.reference_dataset(sample, matrix.feature_names, params)
     with_reference = modeling.lgb.Dataset(
         matrix.features, label=matrix.label, weight=matrix.weight, reference=reference, feature_name=matrix.feature_names, params=params
     )
@@ -93,3 +99,23 @@ def test_bins_from_a_smaller_sample_are_the_matrix_paths_with_that_reference(eth
     assert from_stream.model_to_string() == from_matrix.model_to_string()
     all_rows = modeling.fit(modeling.bin_rows(matrix, spec, params), params, ROUNDS)
     assert all_rows.model_to_string() != from_stream.model_to_string(), "bins from 300 rows are not the bins from all"
+
+
+@pytest.mark.parametrize("model_type", ["alert_scorer", "alert_ranker"])
+def test_the_test_part_scored_as_it_streams_is_the_matrix_scored_whole(ethereum, client, monkeypatch, model_type: str) -> None:
+    """The test part read after the fit (trainer/evaluation/held_out.py): the same arrays and scores as the matrix of its
+    rows predicted at once, the leakage guard's verdict on that matrix, and as drift reference every k-th row of it."""
+    spec, contract, holdout, table = parts(client, model_type)
+    _, params, _, streamed = both_paths(client, model_type)
+    booster = modeling.fit(streamed.dataset, params, ROUNDS)
+    where, rows = holdout.where("test", table), holdout.test.rows
+    matrix = extract_rows(client, "ethereum", spec, contract, where, holdout.parameters, rows)
+    monkeypatch.setattr(held_out, "REFERENCE_ROWS", 37)  # every k-th row, k > 1, and a last batch cut short
+    scored = held_out.score_test_part(client, table, spec, contract.names, where, holdout.parameters, rows, booster, "ethereum")
+    for name in ("label", "weight", "grade", "processing_date", "entity"):
+        assert np.array_equal(getattr(scored.data, name), getattr(matrix, name)), name
+    assert np.array_equal(scored.score, booster.predict(matrix.features))
+    step = held_out.reference_step(rows)
+    assert step > 1 and np.array_equal(scored.reference_rows, np.arange(0, rows, step))
+    assert np.array_equal(scored.reference_features, matrix.features[::step], equal_nan=True)
+    assert scored.features_valued_as_labels == valued_as_labels(matrix.features, contract.names, matrix.label, matrix.grade, matrix.weight)

@@ -276,14 +276,14 @@ def test_table_changed_during_extraction_fails_and_writes_nothing(ethereum, clie
     client.command("CREATE TABLE changing.training_clusters ENGINE = MergeTree ORDER BY (processing_date, cluster_id) AS "
                    "SELECT * REPLACE ('changing' AS network) FROM ethereum.training_clusters")  # fmt: skip
     feature = load_contract(model_spec("cluster_scorer"), client, "ethereum").names[0]
-    real = pipeline.extract_rows
+    real = pipeline.score_test_part
 
-    def extract_then_rebuild(*args, **kwargs):
+    def read_then_rebuild(*args, **kwargs):
         rows = real(*args, **kwargs)
         client.command(f"ALTER TABLE changing.training_clusters UPDATE `{feature}` = `{feature}` + 1 WHERE 1 SETTINGS mutations_sync = 1")
         return rows
 
-    monkeypatch.setattr(pipeline, "extract_rows", extract_then_rebuild)
+    monkeypatch.setattr(pipeline, "score_test_part", read_then_rebuild)
     before = len(list_models(client, REGISTRY_DB))
     try:
         with pytest.raises(PipelineError, match="changing.training_clusters changed while it was read; run again"):

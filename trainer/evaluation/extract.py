@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from loguru import logger
 
@@ -22,6 +23,8 @@ from trainer.store.connection import SqlName, qualified_name, quote_identifier
 
 # The rows of a network's training window (bound parameters: network, start, end).
 WINDOW = "network = {network:String} AND processing_date BETWEEN {start:Date} AND {end:Date}"
+# The columns every read of training rows starts with (rows_query), before the float32 features.
+LEADING = ["processing_date", "entity", "label", "weight", "grade"]
 
 
 @dataclass
@@ -70,6 +73,47 @@ def fingerprint(client: Client, network: str, spec: ModelSpec, contract: Feature
     return f"{rows}:{digest:016x}"
 
 
+def row_select(spec: ModelSpec, names: list[str]) -> SqlName:
+    """The SELECT list of a read of training rows: the LEADING columns, then the features as float32."""
+    features = ", ".join(f"toFloat32({quote_identifier(name)})" for name in names)
+    return SqlName(
+        "SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "
+        f"toUInt8({quote_identifier(spec.grade_column)}) AS grade, {features}"
+    )
+
+
+def rows_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
+    """The rows of `table` matching `where`, by date, then key: the order they are binned in (a ranker's groups whole)."""
+    return SqlName(f"{row_select(spec, names)} FROM {table} WHERE {where} ORDER BY processing_date, {quote_identifier(spec.key_column)}")
+
+
+def leading_arrays(batch: pa.RecordBatch | pa.Table) -> dict[str, np.ndarray]:
+    """The LEADING columns of one Arrow batch of `rows_query`, copied out of it (the batch's buffer is let go)."""
+    return {name: batch.column(position).to_numpy(zero_copy_only=False).copy() for position, name in enumerate(LEADING)}
+
+
+def feature_block(batch: pa.RecordBatch | pa.Table, width: int) -> np.ndarray:
+    """The `width` float32 features of one Arrow batch of `rows_query`, as a row-major matrix (what LightGBM reads)."""
+    block = np.empty((batch.num_rows, width), dtype=np.float32)
+    for j in range(width):
+        block[:, j] = batch.column(len(LEADING) + j).to_numpy(zero_copy_only=False)
+    return block
+
+
+def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> TrainingData:
+    """Rows from their LEADING arrays (streamed, or a rank's `lockstep.gathered_arrays`), features left out (zero
+    columns)."""
+    return TrainingData(
+        features=np.empty((arrays["label"].size, 0), dtype=np.float32),
+        label=arrays["label"].astype(np.uint8),
+        weight=arrays["weight"].astype(np.float32),
+        grade=arrays["grade"].astype(np.uint8),
+        processing_date=arrays["processing_date"].astype("datetime64[D]"),
+        entity=arrays["entity"].astype(np.uint64),
+        feature_names=names,
+    )
+
+
 def extract_rows(
     client: Client,
     network: str,
@@ -80,15 +124,8 @@ def extract_rows(
     rows: int,
 ) -> TrainingData:
     """The `rows` rows of the training table matching the SQL predicate `where`, ordered by date and key."""
-    table, key, grade = qualified_name(network, contract.table), quote_identifier(spec.key_column), quote_identifier(spec.grade_column)
-    feature_sql = ", ".join(f"toFloat32({quote_identifier(name)})" for name in contract.names)
-    query = (
-        f"SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "
-        f"toUInt8({grade}) AS grade, {feature_sql} FROM {table} "
-        f"WHERE {where} ORDER BY processing_date, {key}"
-    )
-    leading = ["processing_date", "entity", "label", "weight", "grade"]
-    columns, features = stream_rows(client, query, parameters, rows, leading, len(contract.names), f"{network}.{contract.table}")
+    query = rows_query(qualified_name(network, contract.table), spec, contract.names, where)
+    columns, features = stream_rows(client, query, parameters, rows, LEADING, len(contract.names), f"{network}.{contract.table}")
     return TrainingData(
         features=features,
         label=columns["label"].to_numpy().astype(np.uint8),

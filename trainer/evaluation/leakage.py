@@ -110,38 +110,61 @@ def derived_from_labels(lineage: dict[str, TracedFeature], label_models: Iterabl
     }
 
 
+class LabelValues:
+    """What `valued_as_labels` judges, gathered batch by batch as the test rows stream (no matrix of them is kept): per
+    feature its least and greatest value within each class of the label and of the grade, and whether it has equalled
+    the label weight on every row so far. A NaN in a class makes the class's range NaN, which never judges as one
+    value."""
+
+    def __init__(self, width: int) -> None:
+        # Per target (label, grade): class -> (least values, greatest values, rows), one entry per feature.
+        self._ranges: tuple[dict[int, tuple[np.ndarray, np.ndarray, int]], ...] = ({}, {})
+        self._equals_weight = np.ones(width, dtype=bool)
+        self._weight_range = (np.inf, -np.inf)
+
+    def add(self, features: np.ndarray, label: np.ndarray, grade: np.ndarray, weight: np.ndarray) -> None:
+        """Take in the rows of one batch: `features` rows x features, the others one value a row."""
+        if label.size == 0:
+            return
+        weight = weight.astype(np.float32)
+        self._equals_weight &= np.all(features == weight[:, None], axis=0)
+        self._weight_range = (min(self._weight_range[0], float(weight.min())), max(self._weight_range[1], float(weight.max())))
+        for ranges, target in zip(self._ranges, (label, grade), strict=True):
+            order = np.argsort(target, kind="stable")
+            classes, starts, counts = np.unique(target[order], return_index=True, return_counts=True)
+            by_class = features[order]
+            lows, highs = np.minimum.reduceat(by_class, starts, axis=0), np.maximum.reduceat(by_class, starts, axis=0)
+            for value, low, high, rows in zip(classes.tolist(), lows, highs, counts.tolist(), strict=True):
+                if value in ranges:
+                    seen_low, seen_high, seen_rows = ranges[value]
+                    low, high, rows = np.minimum(seen_low, low), np.maximum(seen_high, high), seen_rows + rows
+                ranges[value] = (low, high, rows)
+
+    def valued_as_labels(self, names: list[str]) -> tuple[str, ...]:
+        """Features whose values on the rows taken in are a function of the label or the grade (one value within each
+        class, not one value for all), or equal the label weight where the weight varies (a weight that is one value
+        for all rows says nothing of the label, and a constant feature would equal it). A target is judged when it has
+        two classes or more and each has at least MIN_ROWS_PER_CLASS rows."""
+        varying_weight = self._weight_range[0] < self._weight_range[1]
+        judged = [
+            (np.stack([low for low, _, _ in ranges.values()]), np.stack([high for _, high, _ in ranges.values()]))
+            for ranges in self._ranges
+            if len(ranges) >= 2 and min(rows for _, _, rows in ranges.values()) >= MIN_ROWS_PER_CLASS
+        ]
+        found = []
+        for j, name in enumerate(names):
+            if varying_weight and self._equals_weight[j]:
+                found.append(name)
+            elif any(np.array_equal(lows[:, j], highs[:, j]) and np.unique(lows[:, j]).size > 1 for lows, highs in judged):
+                found.append(name)
+        return tuple(found)
+
+
 def valued_as_labels(features: np.ndarray, names: list[str], label: np.ndarray, grade: np.ndarray, weight: np.ndarray) -> tuple[str, ...]:
-    """Features whose values on these rows are a function of the label or the grade (one value within each class,
-    not one value for all), or equal the label weight where the weight varies (a weight that is one value for all
-    rows says nothing of the label, and a constant feature would equal it). Column by column: a column-major matrix
-    gives views, no copy of the matrix is made."""
-    partitions = [_classes(target) for target in (label, grade)]
-    partitions = [partition for partition in partitions if partition is not None]
-    varying_weight = weight.astype(np.float32) if np.unique(weight).size > 1 else None
-    found = []
-    for j, name in enumerate(names):
-        column = features[:, j]
-        if varying_weight is not None and np.array_equal(column, varying_weight):
-            found.append(name)
-        elif any(_one_value_per_class(column, order, starts) for order, starts in partitions):
-            found.append(name)
-    return tuple(found)
-
-
-def _classes(target: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The rows sorted by class and where each class starts, when there are two classes or more and each has enough
-    rows to judge; None otherwise."""
-    order = np.argsort(target, kind="stable")
-    values, starts, counts = np.unique(target[order], return_index=True, return_counts=True)
-    if values.size < 2 or counts.min() < MIN_ROWS_PER_CLASS:
-        return None
-    return order, starts
-
-
-def _one_value_per_class(column: np.ndarray, order: np.ndarray, starts: np.ndarray) -> bool:
-    by_class = column[order]
-    low, high = np.minimum.reduceat(by_class, starts), np.maximum.reduceat(by_class, starts)
-    return bool(np.array_equal(low, high) and np.unique(low).size > 1)
+    """`LabelValues.valued_as_labels` of rows held at once."""
+    values = LabelValues(len(names))
+    values.add(features, label, grade, weight)
+    return values.valued_as_labels(names)
 
 
 def guard(
@@ -151,17 +174,15 @@ def guard(
     test_entity: np.ndarray,
     test_dates: np.ndarray,
     horizon_days: int,
-    test_features: np.ndarray,
     feature_names: list[str],
-    test_label: np.ndarray,
-    test_grade: np.ndarray,
-    test_weight: np.ndarray,
+    features_valued_as_labels: tuple[str, ...],
     label_columns: set[str],
     lineage: dict[str, TracedFeature],
     label_models: Iterable[str],
 ) -> LeakageGuard:
-    """The guard's figures from the rows read: both parts' entities and dates, the test part's features and labels,
-    and each feature's lineage (empty when it could not be traced: every feature then counts as untraced)."""
+    """The guard's figures from the rows read: both parts' entities and dates, the features whose test values follow
+    the label (LabelValues, taken in as the test rows streamed) and each feature's lineage (empty when it could not be
+    traced: every feature then counts as untraced)."""
     first_test = test_dates.astype("datetime64[D]").min()
     windows = label_window_ends(train_dates, horizon_days)
     return LeakageGuard(
@@ -173,6 +194,6 @@ def guard(
         training_rows_labelled_from_test_start=int((windows >= first_test).sum()),
         label_columns_among_features=tuple(sorted(set(feature_names) & label_columns)),
         features_derived_from_labels=derived_from_labels(lineage, label_models),
-        features_valued_as_labels=valued_as_labels(test_features, feature_names, test_label, test_grade, test_weight),
+        features_valued_as_labels=features_valued_as_labels,
         features_without_traced_lineage=tuple(name for name in feature_names if name not in lineage or lineage[name].unresolved),
     )

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import TrainingData
+from trainer.evaluation.extract import LEADING, TrainingData, feature_block, featureless_training, leading_arrays, row_select, rows_query
 from trainer.evaluation.split import group_sizes
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import arrow_batches, stream_rows
@@ -33,7 +33,6 @@ from trainer.store.connection import SqlName, qualified_name, quote_identifier
 REFERENCE_SAMPLE_ROWS = 200_000
 # Rows handed to LightGBM per push: each push copies one row-major slice of this many rows.
 PUSH_ROWS = 65_536
-LEADING = ["processing_date", "entity", "label", "weight", "grade"]
 
 
 @dataclass
@@ -43,15 +42,6 @@ class BinnedTraining:
     data: TrainingData
     dataset: lgb.Dataset
     sample_rows: int  # rows the bin boundaries were found on
-    sample: np.ndarray  # those rows' float32 features (the drift reference's training side can use them)
-
-
-def _select(spec: ModelSpec, names: list[str]) -> SqlName:
-    features = ", ".join(f"toFloat32({quote_identifier(name)})" for name in names)
-    return SqlName(
-        "SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "
-        f"toUInt8({quote_identifier(spec.grade_column)}) AS grade, {features}"
-    )
 
 
 def reference_sample(
@@ -77,13 +67,8 @@ def sample_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlNa
     order = f"cityHash64({key}), {key}"
     chosen = f"SELECT {order} FROM {table} WHERE {where} ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
     return SqlName(
-        f"{_select(spec, names)} FROM {table} WHERE {where} AND ({order}) IN ({chosen}) ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
+        f"{row_select(spec, names)} FROM {table} WHERE {where} AND ({order}) IN ({chosen}) ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
     )
-
-
-def rows_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
-    """The training rows matching `where`, in the order they are binned: by date, then key (a ranker's groups whole)."""
-    return SqlName(f"{_select(spec, names)} FROM {table} WHERE {where} ORDER BY processing_date, {quote_identifier(spec.key_column)}")
 
 
 def features_of(batches: Iterator[pa.RecordBatch], rows: int, width: int, what: str) -> np.ndarray:
@@ -118,18 +103,15 @@ class _ArrowRows(lgb.Sequence):
             batch = next(self._batches, None)
             if batch is None:
                 raise PipelineError(f"{self._what} changed while it was read; run again")
-            for position, name in enumerate(LEADING):
-                self.leading[name].append(batch.column(position).to_numpy(zero_copy_only=False).copy())
+            for name, values in leading_arrays(batch).items():
+                self.leading[name].append(values)
             self._pending.append(batch)
             self._pending_rows += batch.num_rows
         table = pa.Table.from_batches(self._pending).slice(0, wanted)
         rest = pa.Table.from_batches(self._pending).slice(wanted)
         self._pending, self._pending_rows = rest.to_batches(), rest.num_rows
-        block = np.empty((wanted, self._width), dtype=np.float32)  # row-major: what LightGBM's push takes
-        for j in range(self._width):
-            block[:, j] = table.column(len(LEADING) + j).to_numpy()
         self.read += wanted
-        return block
+        return feature_block(table, self._width)
 
     def finish(self) -> dict[str, np.ndarray]:
         if self._pending_rows or next(self._batches, None) is not None:
@@ -157,13 +139,14 @@ def bin_training(
     table = qualified_name(network, table_name)
     what = f"{network}.{table_name}"
     sample = reference_sample(client, table, spec, names, where, parameters, rows)
-    reference = reference_dataset(sample, names, params)
+    reference, sample_rows = reference_dataset(sample, names, params), int(sample.shape[0])
+    del sample  # its bin boundaries found, the sample's floats are not held while the rows stream
     with arrow_batches(client, rows_query(table, spec, names, where), parameters) as batches:
         data, binned = bin_batches(iter(batches), rows, spec, names, reference, params, what)
-    logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample.shape[0], features=len(names)).info(
+    logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample_rows, features=len(names)).info(
         "training rows binned as they streamed"
     )
-    return BinnedTraining(data, binned, int(sample.shape[0]), sample)
+    return BinnedTraining(data, binned, sample_rows)
 
 
 def bin_batches(
@@ -187,17 +170,3 @@ def bin_batches(
         dataset.set_label(data.label)
         dataset.set_weight(data.weight)
     return data, dataset
-
-
-def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> TrainingData:
-    """Training rows from their arrays (streamed leading columns, or a rank's `lockstep.gathered_arrays`), features
-    left out (zero columns)."""
-    return TrainingData(
-        features=np.empty((arrays["label"].size, 0), dtype=np.float32),
-        label=arrays["label"].astype(np.uint8),
-        weight=arrays["weight"].astype(np.float32),
-        grade=arrays["grade"].astype(np.uint8),
-        processing_date=arrays["processing_date"].astype("datetime64[D]"),
-        entity=arrays["entity"].astype(np.uint64),
-        feature_names=names,
-    )

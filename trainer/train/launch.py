@@ -27,11 +27,12 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
+from trainer.evaluation.extract import featureless_training, rows_query
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import write_ipc_file
 from trainer.store.connection import SqlName
 from trainer.train import lockstep, modeling
-from trainer.train.dataset import featureless_training, rows_query, sample_query, sample_size
+from trainer.train.dataset import sample_query, sample_size
 from trainer.train.rank import LocalPlan, arrays_file, model_file, sample_file, shard_file
 from trainer.train.ranks import free_loopback_ports, shard_where
 

@@ -19,12 +19,11 @@ import numpy as np
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import TrainingData
+from trainer.evaluation.extract import TrainingData, featureless_training
 from trainer.evaluation.metrics import auc_or_half
 from trainer.model_types import ModelSpec
 from trainer.train import modeling
 from trainer.train.coordination import Coordinator, Watchdog
-from trainer.train.dataset import featureless_training
 from trainer.train.ranks import Ranks, fold_of, network_params
 
 GATHERED = ("label", "weight", "grade", "processing_date", "entity")

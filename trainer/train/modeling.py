@@ -47,7 +47,9 @@ def base_params(spec: ModelSpec, seed: int) -> dict[str, Any]:
         "lambda_l2": 1.0,
         "seed": seed,
         "deterministic": True,
-        "force_row_wise": True,
+        # Column-wise histograms read the binned feature groups themselves. Row-wise ones first copy every row's bins
+        # into a row-major store of their own, as large as the bins again (benchmarks/README.md, issue 33).
+        "force_col_wise": True,
         "num_threads": 2,
         "verbosity": -1,
     }

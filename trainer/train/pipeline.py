@@ -21,7 +21,8 @@ from trainer import __version__
 from trainer.arguments import check_at_least, check_fraction, check_window, resolve_network
 from trainer.errors import PipelineError
 from trainer.evaluation import leakage
-from trainer.evaluation.extract import TrainingData, extract_rows, fingerprint, table_window, window_parameters
+from trainer.evaluation.extract import TrainingData, fingerprint, rows_query, table_window, window_parameters
+from trainer.evaluation.held_out import ScoredTestPart, score_test_part
 from trainer.evaluation.metrics import best_f1_threshold, window_metrics
 from trainer.evaluation.split import Holdout, check_classes, plan_holdout
 from trainer.features.catalogue import raw_columns_text
@@ -38,7 +39,7 @@ from trainer.store.arrow import arrow_batches
 from trainer.store.connection import SqlName, connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train import launch, lockstep, modeling
-from trainer.train.dataset import BinnedTraining, bin_training, reference_sample, rows_query, sample_size
+from trainer.train.dataset import BinnedTraining, bin_training, reference_sample, sample_size
 from trainer.train.labels import LabelMaturity, label_maturity
 from trainer.train.rank import train_rank
 from trainer.train.ranks import parse_machines, rank_params, shard_where
@@ -132,19 +133,15 @@ def train_model(request: TrainRequest, client: Client | None = None, settings: S
     if request.workers > 1 or request.machines:
         return train_data_parallel(client, settings, request, plan, timings)
     params = modeling.training_params(spec, request.seed, plan.holdout.train.rows, tuned=request.tune_trials > 0)
-    binned, test = extract_parts(client, plan, params, timings)
-    train = binned.data
-    log.bind(
-        train_rows=train.rows,
-        reference_sample_rows=binned.sample_rows,
-        test_rows=test.rows,
-        test_matrix_mb=round(test.features.nbytes / 2**20, 1),
-    ).info("training rows binned and test rows extracted")
-    plan.leakage_guard = guard_leakage(plan, train, test)
+    binned = extract_training(client, plan, params, timings)
     fitted = fit(binned, params, request, plan, timings)
+    train = binned.data
+    del binned  # the bins are let go: the test part streams in beside the model and the training arrays alone
+    test = score_test(client, plan, fitted.booster, timings)
+    plan.leakage_guard = guard_leakage(plan, train, test)
     evaluation_started = time.perf_counter()
-    score, metrics = evaluate(fitted, test, plan, request.review_capacity)
-    outcome = publish(client, settings, request, plan, fitted, test, score, metrics, timings, evaluation_started)
+    metrics = evaluate(fitted, test, plan, request.review_capacity)
+    outcome = publish(client, settings, request, plan, fitted, test, metrics, timings, evaluation_started)
     log.bind(model_id=outcome.model_id, test_auc=round(metrics["test_auc"], 4), path=str(outcome.model_path)).info(
         "model trained and registered"
     )
@@ -229,38 +226,49 @@ def reusable_model(client: Client, settings: StoreSettings, plan: TrainingPlan) 
     return None
 
 
-def extract_parts(client: Client, plan: TrainingPlan, params: dict[str, Any], timings: PhaseTimer) -> tuple[BinnedTraining, TrainingData]:
-    """Bin the training rows with `params` as they stream (trainer/train/dataset.py) and stream the test rows into a
-    matrix, then prove the table did not change meanwhile (the fingerprint the plan was made on still holds)."""
+def extract_training(client: Client, plan: TrainingPlan, params: dict[str, Any], timings: PhaseTimer) -> BinnedTraining:
+    """Bin the training rows with `params` as they stream (trainer/train/dataset.py)."""
     with timings.phase("extract"):
         table = qualified_name(plan.network, plan.contract.table)
-        holdout, names = plan.holdout, plan.contract.names
-        train = bin_training(
-            client, plan.network, plan.spec, names, plan.contract.table, holdout.where("train", table), holdout.parameters,
-            holdout.train.rows, params,
+        holdout = plan.holdout
+        binned = bin_training(
+            client, plan.network, plan.spec, plan.contract.names, plan.contract.table, holdout.where("train", table),
+            holdout.parameters, holdout.train.rows, params,
         )  # fmt: skip
-        test = extract_rows(
-            client, plan.network, plan.spec, plan.contract, holdout.where("test", table), holdout.parameters, holdout.test.rows
-        )
-        if fingerprint(client, plan.network, plan.spec, plan.contract, plan.holdout.parameters) != plan.data_fingerprint:
-            raise PipelineError(f"{plan.network}.{plan.contract.table} changed while it was read; run again")
-    return train, test
+    log = logger.bind(model_type=plan.spec.name, network=plan.network)
+    log.bind(train_rows=binned.data.rows, reference_sample_rows=binned.sample_rows).info("training rows binned")
+    return binned
 
 
-def guard_leakage(plan: TrainingPlan, train: TrainingData, test: TrainingData) -> dict[str, Any]:
-    """The leakage guard on the rows read (trainer/evaluation/leakage.py): stops training in one line on any leak,
-    else returns its figures for the metadata and the card."""
+def score_test(client: Client, plan: TrainingPlan, booster: lgb.Booster, timings: PhaseTimer) -> ScoredTestPart:
+    """Score the test rows as they stream (trainer/evaluation/held_out.py), then prove the table did not change while
+    either part was read (the fingerprint the plan was made on still holds)."""
+    what = f"{plan.network}.{plan.contract.table}"
+    with timings.phase("score_test"):
+        table = qualified_name(plan.network, plan.contract.table)
+        holdout = plan.holdout
+        test = score_test_part(
+            client, table, plan.spec, plan.contract.names, holdout.where("test", table), holdout.parameters, holdout.test.rows,
+            booster, what,
+        )  # fmt: skip
+        if fingerprint(client, plan.network, plan.spec, plan.contract, holdout.parameters) != plan.data_fingerprint:
+            raise PipelineError(f"{what} changed while it was read; run again")
+    log = logger.bind(model_type=plan.spec.name, network=plan.network)
+    log.bind(test_rows=test.data.rows, drift_reference_rows=test.reference_rows.size).info("test rows scored as they streamed")
+    return test
+
+
+def guard_leakage(plan: TrainingPlan, train: TrainingData, test: ScoredTestPart) -> dict[str, Any]:
+    """The leakage guard on the rows read (trainer/evaluation/leakage.py): stops the run in one line on any leak,
+    before anything is published, else returns its figures for the metadata and the card."""
     found = leakage.guard(
         train_entity=train.entity,
         train_dates=train.processing_date,
-        test_entity=test.entity,
-        test_dates=test.processing_date,
+        test_entity=test.data.entity,
+        test_dates=test.data.processing_date,
         horizon_days=plan.maturity.horizon_days,
-        test_features=test.features,
         feature_names=plan.contract.names,
-        test_label=test.label,
-        test_grade=test.grade,
-        test_weight=test.weight,
+        features_valued_as_labels=test.features_valued_as_labels,
         label_columns={"label", "label_weight", plan.spec.grade_column},
         lineage=plan.lineage or {},
         label_models={spec.label_model for spec in MODEL_SPECS.values()},
@@ -322,19 +330,14 @@ def train_data_parallel(
     if fitted is None:
         logger.bind(rank=request.rank, model_type=spec.name).info("rank finished; rank 0 publishes the model")
         return None
-    with timings.phase("extract"):
-        test = extract_rows(
-            client, plan.network, spec, plan.contract, plan.holdout.where("test", table), parameters, plan.holdout.test.rows
-        )
-        if fingerprint(client, plan.network, spec, plan.contract, parameters) != plan.data_fingerprint:
-            raise PipelineError(f"{what} changed while it was read; run again")
+    test = score_test(client, plan, fitted.booster, timings)
     plan.leakage_guard = guard_leakage(plan, fitted.train, test)
     # Recorded so that the model says how it was trained (README: why it can differ from one process's model).
     recorded = {**params, "tree_learner": "data", "num_machines": rank_count(request), "reference_sample_rows": sample_size(rows)}
     model = FittedModel(fitted.booster, recorded, fitted.cv, None, fitted.train.label, float(fitted.train.label.mean()))
     evaluation_started = time.perf_counter()
-    score, metrics = evaluate(model, test, plan, request.review_capacity)
-    outcome = publish(client, settings, request, plan, model, test, score, metrics, timings, evaluation_started)
+    metrics = evaluate(model, test, plan, request.review_capacity)
+    outcome = publish(client, settings, request, plan, model, test, metrics, timings, evaluation_started)
     logger.bind(model_id=outcome.model_id, ranks=rank_count(request), test_auc=round(metrics["test_auc"], 4)).info(
         "data-parallel model trained and registered"
     )
@@ -357,19 +360,18 @@ def train_rank_on_server(
     )  # fmt: skip
 
 
-def evaluate(fitted: FittedModel, test: TrainingData, plan: TrainingPlan, review_capacity: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+def evaluate(fitted: FittedModel, test: ScoredTestPart, plan: TrainingPlan, review_capacity: int | None) -> dict[str, Any]:
     """Score the out-of-time, entity-disjoint test rows. Binary types are judged at the threshold chosen on the
     out-of-fold scores of the training part (never on the test rows); rankers by NDCG and MAP per processing date;
     both by the triage figures investigators decide by (auto-close at fixed recall, the queue at the daily review
     capacity, positives buried in the bottom half of their day)."""
-    score = fitted.booster.predict(test.features)
-    cv = fitted.cv
+    cv, rows = fitted.cv, test.data
     threshold = None if plan.spec.is_ranker else best_f1_threshold(fitted.train_label, cv.out_of_fold)
-    metrics = window_metrics(plan.spec, test.label, test.grade, score, test.processing_date, threshold, review_capacity)
+    metrics = window_metrics(plan.spec, rows.label, rows.grade, test.score, rows.processing_date, threshold, review_capacity)
     if plan.spec.is_ranker:
         metrics["cv_ndcg_mean"], metrics["cv_ndcg_std"] = float(np.mean(cv.fold_scores)), float(np.std(cv.fold_scores))
     metrics["cv_auc_mean"], metrics["cv_auc_std"] = float(np.mean(cv.fold_aucs)), float(np.std(cv.fold_aucs))
-    return score, metrics
+    return metrics
 
 
 def publish(
@@ -378,8 +380,7 @@ def publish(
     request: TrainRequest,
     plan: TrainingPlan,
     fitted: FittedModel,
-    test: TrainingData,
-    score: np.ndarray,
+    test: ScoredTestPart,
     metrics: dict[str, Any],
     timings: PhaseTimer,
     evaluation_started: float,
@@ -413,7 +414,7 @@ def publish(
                 immature_label_rows_left_out=plan.maturity.immature_rows,
                 positives=holdout.window.positives,
                 train_positive_rate=fitted.train_positive_rate,
-                test_positive_rate=float(test.label.mean()),
+                test_positive_rate=float(test.data.label.mean()),
                 distinct_dates=holdout.distinct_dates,
                 fingerprint=plan.data_fingerprint,
             ),
@@ -423,7 +424,7 @@ def publish(
             num_trees=fitted.booster.num_trees(),
             feature_contract=ContractRecord(table=contract.table, fingerprint=contract.fingerprint(), features=tuple(contract.to_json())),
             gain_by_family=family_gain,
-            training_distributions=reference_distributions(test, score),
+            training_distributions=reference_distributions(test),
             dbt_models=tuple(contract.producers),
             tuning=fitted.tuning,
             leakage_guard=plan.leakage_guard,
@@ -438,7 +439,7 @@ def publish(
         )
 
     def report_for(model_id: str) -> bytes:
-        return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.label, score, family_gain, metrics)
+        return render_report(f"{model_id} ({plan.network}, {plan.start}..{plan.end})", test.data.label, test.score, family_gain, metrics)
 
     descriptions = {feature.name: feature.description for feature in contract.features}
     lineage = None if plan.lineage is None else {name: raw_columns_text(traced) for name, traced in plan.lineage.items()}
@@ -453,11 +454,13 @@ def publish(
     return TrainOutcome(model_id, model_path, metadata)
 
 
-def reference_distributions(test: TrainingData, score: np.ndarray) -> dict[str, dict[str, object]]:
-    """The drift reference (trainer/monitor/distributions.py says why the test part): the test rows' features and the
-    final model's scores of them, with their effective number of rows (one group per address and date)."""
-    groups = np.stack([test.entity, test.processing_date.astype(np.int64).astype(np.uint64)], axis=1)
-    return training_distributions(test.features, test.feature_names, score, effective_rows(groups))
+def reference_distributions(test: ScoredTestPart) -> dict[str, dict[str, object]]:
+    """The drift reference (trainer/monitor/distributions.py says why the test part): the features of the test rows
+    kept for it (all of a test part up to held_out.REFERENCE_ROWS) and the final model's scores of them, with their
+    effective number of rows (one group per address and date)."""
+    kept, rows = test.reference_rows, test.data
+    groups = np.stack([rows.entity[kept], rows.processing_date[kept].astype(np.int64).astype(np.uint64)], axis=1)
+    return training_distributions(test.reference_features, rows.feature_names, test.score[kept], effective_rows(groups))
 
 
 def reproduce_command(request: TrainRequest, plan: TrainingPlan) -> str:
