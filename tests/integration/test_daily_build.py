@@ -19,6 +19,7 @@ HORIZON = 10
 BUILD_VARS = {"label_horizon_days": HORIZON}
 KEYS = {name: "cluster_id" for name in ("int_cluster_labels", "int_cluster_profiles", "scoring_clusters", "training_clusters")}
 KEYS["int_address_label_history"] = "address"
+KEYS.update(dict.fromkeys(["int_address_counterparty_edges", "int_address_counterparty_reach"], "address_key, counterparty_key"))
 LABEL_HISTORY = "int_address_label_history"
 DATE_COLUMN = {LABEL_HISTORY: "labelled_on"}  # the date of the drop a label came in; every other table's is processing_date
 LABELS = ["int_alert_labels", "int_cluster_labels"]
@@ -27,6 +28,8 @@ INCREMENTAL = [
     *LABELS,
     "int_alert_attributes",
     "int_alert_address_features",
+    "int_address_counterparty_edges",
+    "int_address_counterparty_reach",
     "int_alert_network_features",
     "int_alert_temporal_features",
     "int_alert_statistical_features",
@@ -44,6 +47,8 @@ FAMILY_REACH = {
     "int_alert_address_features": "same day",
     "int_cluster_profiles": "same day",
     "int_alert_statistical_features": "30 days",
+    "int_address_counterparty_edges": "same day",
+    "int_address_counterparty_reach": "all later",
     "int_alert_network_features": "all later",
     "int_alert_temporal_features": "all later",
 }

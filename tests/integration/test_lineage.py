@@ -70,6 +70,8 @@ def test_models_are_listed_from_the_mart_down_to_staging(lineage_by_table) -> No
         "training_alerts",
         "scoring_alerts",
         "int_alert_network_features",
+        "int_address_counterparty_reach",
+        "int_address_counterparty_edges",
         "int_address_label_history",
         "stg_address_labels",
         "stg_money_flows",
