@@ -32,10 +32,12 @@ alert_history as (
       and processing_date between (select min(processing_date) from alerts) - {{ window_days() }}
                               and (select max(processing_date) from alerts)
 ),
+
 label_history as (
     select cityHash64(address) as address_key, labelled_on, is_high_risk
     from {{ ref('int_address_label_history') }}
 ),
+
 counterparty_reach as (
     -- The 2-hop reach through each counterparty: its degree and volume beyond this edge. The graph is symmetric
     -- (every flow is seen from both ends), so a counterparty's own edges number and weigh as the rows it is the
@@ -66,6 +68,7 @@ alert_dates as (
     select address_key, processing_date as alerted_on
     from alert_history
 ),
+
 recency_edges as (
     -- A counterparty alerted recently had an alert inside the drop window that ends on the processing date: its
     -- latest alert date at or before that date is less than window_days before it. (An ASOF join on each address's
@@ -80,6 +83,7 @@ recency_edges as (
         on alerted_edges.counterparty_key = alert_dates.address_key
         and alerted_edges.processing_date >= alert_dates.alerted_on
 ),
+
 labelled_edges as (
     -- A counterparty's latest label known strictly before the processing date; the address's own label
     -- never enters (an address is not its own counterparty).
@@ -91,6 +95,7 @@ labelled_edges as (
         on recency_edges.counterparty_key = label_history.address_key
         and recency_edges.processing_date > label_history.labelled_on
 ),
+
 final as (
     select
         processing_date,
