@@ -105,11 +105,11 @@ def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> Tra
     columns)."""
     return TrainingData(
         features=np.empty((arrays["label"].size, 0), dtype=np.float32),
-        label=arrays["label"].astype(np.uint8),
-        weight=arrays["weight"].astype(np.float32),
-        grade=arrays["grade"].astype(np.uint8),
-        processing_date=arrays["processing_date"].astype("datetime64[D]"),
-        entity=arrays["entity"].astype(np.uint64),
+        label=arrays["label"].astype(np.uint8, copy=False),  # no copy where the type is right already: rows x 22 bytes
+        weight=arrays["weight"].astype(np.float32, copy=False),
+        grade=arrays["grade"].astype(np.uint8, copy=False),
+        processing_date=arrays["processing_date"].astype("datetime64[D]", copy=False),
+        entity=arrays["entity"].astype(np.uint64, copy=False),
         feature_names=names,
     )
 

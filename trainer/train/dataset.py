@@ -116,7 +116,11 @@ class _ArrowRows(lgb.Sequence):
     def finish(self) -> dict[str, np.ndarray]:
         if self._pending_rows or next(self._batches, None) is not None:
             raise PipelineError(f"{self._what} changed while it was read; run again")
-        return {name: np.concatenate(parts) if parts else np.empty(0) for name, parts in self.leading.items()}
+        arrays = {}
+        for name in LEADING:  # one column at a time, its batches let go as it is joined
+            parts, self.leading[name] = self.leading[name], []
+            arrays[name] = np.concatenate(parts) if parts else np.empty(0)
+        return arrays
 
 
 def reference_dataset(sample: np.ndarray, names: list[str], params: dict[str, Any]) -> lgb.Dataset:
