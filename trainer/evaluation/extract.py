@@ -100,11 +100,21 @@ def feature_block(batch: pa.RecordBatch | pa.Table, width: int) -> np.ndarray:
     return block
 
 
-def featureless_training(arrays: dict[str, np.ndarray], names: list[str]) -> TrainingData:
-    """Rows from their LEADING arrays (streamed, or a rank's `lockstep.gathered_arrays`), features left out (zero
-    columns)."""
+def joined_arrays(parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each column's per-batch arrays joined into one, a column at a time, each column's batches let go as it is joined
+    (the lists are emptied)."""
+    arrays = {}
+    for name, batches in parts.items():
+        arrays[name] = np.concatenate(batches) if batches else np.empty(0)
+        batches.clear()
+    return arrays
+
+
+def training_data(arrays: dict[str, np.ndarray], names: list[str], features: np.ndarray | None = None) -> TrainingData:
+    """Rows from their LEADING arrays (streamed, or a rank's `lockstep.gathered_arrays`) and their features; None:
+    features left out (zero columns)."""
     return TrainingData(
-        features=np.empty((arrays["label"].size, 0), dtype=np.float32),
+        features=np.empty((arrays["label"].size, 0), dtype=np.float32) if features is None else features,
         label=arrays["label"].astype(np.uint8, copy=False),  # no copy where the type is right already: rows x 22 bytes
         weight=arrays["weight"].astype(np.float32, copy=False),
         grade=arrays["grade"].astype(np.uint8, copy=False),
@@ -126,15 +136,8 @@ def extract_rows(
     """The `rows` rows of the training table matching the SQL predicate `where`, ordered by date and key."""
     query = rows_query(qualified_name(network, contract.table), spec, contract.names, where)
     columns, features = stream_rows(client, query, parameters, rows, LEADING, len(contract.names), f"{network}.{contract.table}")
-    return TrainingData(
-        features=features,
-        label=columns["label"].to_numpy().astype(np.uint8),
-        weight=columns["weight"].to_numpy().astype(np.float32),
-        grade=columns["grade"].to_numpy().astype(np.uint8),
-        processing_date=columns["processing_date"].to_numpy().astype("datetime64[D]"),
-        entity=columns["entity"].to_numpy().astype(np.uint64),
-        feature_names=contract.names,
-    )
+    arrays = {name: column.to_numpy().copy() for name, column in columns.items()}  # owned and writable, not Arrow's
+    return training_data(arrays, contract.names, features)
 
 
 def extract(client: Client, network: str, start: date, end: date, spec: ModelSpec, contract: FeatureContract) -> TrainingData:

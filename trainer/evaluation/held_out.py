@@ -17,7 +17,7 @@ import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import LEADING, TrainingData, feature_block, featureless_training, leading_arrays, rows_query
+from trainer.evaluation.extract import LEADING, TrainingData, feature_block, joined_arrays, leading_arrays, rows_query, training_data
 from trainer.evaluation.leakage import LabelValues
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import arrow_batches
@@ -60,7 +60,7 @@ def score_test_part(
     reference = np.empty((reference_rows.size, len(names)), dtype=np.float32)
     score = np.empty(rows, dtype=np.float64)
     label_values = LabelValues(len(names))
-    arrays: list[dict[str, np.ndarray]] = []
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in LEADING}
     read = 0
     with arrow_batches(client, rows_query(table, spec, names, where), parameters) as batches:
         for batch in batches:
@@ -73,9 +73,10 @@ def score_test_part(
             first = -read % step  # the batch's first row whose position is a multiple of step
             kept = block[first::step]
             reference[(read + first) // step : (read + first) // step + kept.shape[0]] = kept
-            arrays.append(leading)
+            for name, values in leading.items():
+                parts[name].append(values)
             read += size
     if read != rows:
         raise PipelineError(f"{what} changed while it was read; run again")
-    columns = {name: np.concatenate([part[name] for part in arrays] or [np.empty(0)]) for name in LEADING}
-    return ScoredTestPart(featureless_training(columns, names), score, reference_rows, reference, label_values.valued_as_labels(names))
+    data = training_data(joined_arrays(parts), names)
+    return ScoredTestPart(data, score, reference_rows, reference, label_values.valued_as_labels(names))

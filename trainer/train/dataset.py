@@ -23,7 +23,16 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import LEADING, TrainingData, feature_block, featureless_training, leading_arrays, row_select, rows_query
+from trainer.evaluation.extract import (
+    LEADING,
+    TrainingData,
+    feature_block,
+    joined_arrays,
+    leading_arrays,
+    row_select,
+    rows_query,
+    training_data,
+)
 from trainer.evaluation.split import group_sizes
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import arrow_batches, stream_rows
@@ -116,11 +125,7 @@ class _ArrowRows(lgb.Sequence):
     def finish(self) -> dict[str, np.ndarray]:
         if self._pending_rows or next(self._batches, None) is not None:
             raise PipelineError(f"{self._what} changed while it was read; run again")
-        arrays = {}
-        for name in LEADING:  # one column at a time, its batches let go as it is joined
-            parts, self.leading[name] = self.leading[name], []
-            arrays[name] = np.concatenate(parts) if parts else np.empty(0)
-        return arrays
+        return joined_arrays(self.leading)
 
 
 def reference_dataset(sample: np.ndarray, names: list[str], params: dict[str, Any]) -> lgb.Dataset:
@@ -166,7 +171,7 @@ def bin_batches(
     the features left out, and LightGBM's Dataset with labels and weights, or grades and query groups for a ranker."""
     stream = _ArrowRows(batches, rows, len(names), what)
     dataset = lgb.Dataset([stream], reference=reference, feature_name=names, params=params, free_raw_data=True).construct()
-    data = featureless_training(stream.finish(), names)
+    data = training_data(stream.finish(), names)
     if spec.is_ranker:
         dataset.set_label(data.grade)
         dataset.set_group(group_sizes(data.processing_date))

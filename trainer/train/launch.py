@@ -27,7 +27,7 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import featureless_training, rows_query
+from trainer.evaluation.extract import rows_query, training_data
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import write_ipc_file
 from trainer.store.connection import SqlName
@@ -125,7 +125,7 @@ def read_result(directory: Path, names: list[str]) -> lockstep.RankFit:
         raise PipelineError("rank 0 finished without writing its model; nothing was published")
     booster = lgb.Booster(model_str=model_file(directory).read_text())
     with np.load(arrays_file(directory)) as arrays:
-        train = featureless_training(dict(arrays), names)
+        train = training_data(dict(arrays), names)
         cv = modeling.CrossValidation(
             fold_scores=arrays["fold_scores"].tolist(), fold_aucs=arrays["fold_aucs"].tolist(),
             best_iterations=arrays["best_iterations"].astype(int).tolist(), out_of_fold=arrays["out_of_fold"],

@@ -19,7 +19,7 @@ import numpy as np
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import TrainingData, featureless_training
+from trainer.evaluation.extract import TrainingData, training_data
 from trainer.evaluation.metrics import auc_or_half
 from trainer.model_types import ModelSpec
 from trainer.train import modeling
@@ -130,7 +130,7 @@ def fit(
         raise PipelineError(f"the {ranks.size} ranks ended with {len(digests)} different models; nothing was published")
     logger.bind(ranks=ranks.size, model_sha256=digests.pop()[:16]).info("every rank holds the same model")
     joined = {name: np.concatenate([part[name] for part in gathered]) for name in gathered[0]}
-    every = featureless_training(joined, train.feature_names)
+    every = training_data(joined, train.feature_names)
     global_cv = modeling.CrossValidation(fold_scores=cv.fold_scores, best_iterations=cv.best_iterations, out_of_fold=joined["out_of_fold"])
     for number in range(len(cv.best_iterations)):
         rows = joined["fold"] == number

@@ -235,8 +235,9 @@ def extract_training(client: Client, plan: TrainingPlan, params: dict[str, Any],
             client, plan.network, plan.spec, plan.contract.names, plan.contract.table, holdout.where("train", table),
             holdout.parameters, holdout.train.rows, params,
         )  # fmt: skip
-    log = logger.bind(model_type=plan.spec.name, network=plan.network)
-    log.bind(train_rows=binned.data.rows, reference_sample_rows=binned.sample_rows).info("training rows binned")
+    logger.bind(
+        model_type=plan.spec.name, network=plan.network, train_rows=binned.data.rows, reference_sample_rows=binned.sample_rows
+    ).info("training rows binned")
     return binned
 
 
@@ -253,8 +254,9 @@ def score_test(client: Client, plan: TrainingPlan, booster: lgb.Booster, timings
         )  # fmt: skip
         if fingerprint(client, plan.network, plan.spec, plan.contract, holdout.parameters) != plan.data_fingerprint:
             raise PipelineError(f"{what} changed while it was read; run again")
-    log = logger.bind(model_type=plan.spec.name, network=plan.network)
-    log.bind(test_rows=test.data.rows, drift_reference_rows=test.reference_rows.size).info("test rows scored as they streamed")
+    logger.bind(
+        model_type=plan.spec.name, network=plan.network, test_rows=test.data.rows, drift_reference_rows=test.reference_rows.size
+    ).info("test rows scored as they streamed")
     return test
 
 
