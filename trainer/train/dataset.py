@@ -52,6 +52,14 @@ class BinnedTraining:
     dataset: lgb.Dataset
     sample_rows: int  # rows the bin boundaries were found on
 
+    def fold_sets(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]:
+        """A cross-validation fold's fit and validation rows: LightGBM subsets of the bins (copies of their rows' bins;
+        LightGBM recuts a ranker's query groups)."""
+        return self.dataset.subset(fit_index), self.dataset.subset(valid_index)
+
+    def final_set(self) -> lgb.Dataset:
+        return self.dataset
+
 
 def reference_sample(
     client: Client, table: SqlName, spec: ModelSpec, names: list[str], where: SqlName, parameters: dict[str, Any], rows: int
