@@ -35,7 +35,7 @@ from trainer.model_types import ModelSpec
 from trainer.store.arrow import arrow_batches
 from trainer.store.connection import SqlName, qualified_name
 from trainer.train import modeling
-from trainer.train.dataset import BinnedTraining, bin_training, reference_dataset, reference_sample
+from trainer.train.dataset import BinnedTraining, bin_training, reference_bins
 
 # From this many training rows on (those of GOSS without its copy: 30M rows' bins are 4.9 GB), the folds stream.
 STREAMED_FOLDS_ROWS = modeling.HUGE_TRAINING_ROWS
@@ -122,12 +122,16 @@ def _push(dataset: lgb.Dataset, block: np.ndarray) -> None:
 
 def _label(dataset: lgb.Dataset, data: TrainingData, rows: np.ndarray, spec: ModelSpec) -> None:
     dataset.set_feature_name(data.feature_names)
+
+    def kept(values: np.ndarray) -> np.ndarray:  # the Dataset keeps what it is given: every row's arrays, not a copy
+        return values if rows.all() else values[rows]
+
     if spec.is_ranker:
-        dataset.set_label(data.grade[rows])
-        dataset.set_group(group_sizes(data.processing_date[rows]))
+        dataset.set_label(kept(data.grade))
+        dataset.set_group(group_sizes(kept(data.processing_date)))
     else:
-        dataset.set_label(data.label[rows])
-        dataset.set_weight(data.weight[rows])
+        dataset.set_label(kept(data.label))
+        dataset.set_weight(kept(data.weight))
 
 
 def release_freed_memory() -> None:
@@ -179,9 +183,7 @@ def training_part(
         return bin_training(client, network, spec, names, table_name, where, parameters, rows, params)
     table, what = qualified_name(network, table_name), f"{network}.{table_name}"
     data = leading_rows(RowStream(client, rows_query(table, spec, [], where), parameters, rows, what), names)
-    sample = reference_sample(client, table, spec, names, where, parameters, rows)
-    reference, sample_rows = reference_dataset(sample, names, params), int(sample.shape[0])
-    del sample  # its bin boundaries found, the sample's floats are not held while the rows stream
+    reference, sample_rows = reference_bins(client, table, spec, names, where, parameters, rows, params)
     stream = RowStream(client, rows_query(table, spec, names, where), parameters, rows, what)
     logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample_rows, features=len(names)).info(
         "training rows read without their features; each fold and the final fit bin them from the table again"
