@@ -58,3 +58,19 @@ def test_every_extra_stream_must_read_the_rows_of_the_first(ethereum, client, mo
         fewer_or_more = dataclasses.replace(streamed, stream=dataclasses.replace(streamed.stream, rows=rows))
         with pytest.raises(PipelineError, match="changed while it was read"):
             fewer_or_more.final_set()
+
+
+def test_the_trainer_streams_the_folds_of_a_huge_part_to_the_same_model(ethereum, client, monkeypatch, tmp_path) -> None:
+    """`python -m trainer` past the threshold: the folds and the final fit binned from the stream, the model and its
+    cross-validation figures those of the subset path."""
+    from trainer.train.pipeline import TrainRequest, train_model
+
+    def trained(output: str):
+        outcome = train_model(TrainRequest("alert_ranker", network="ethereum", output_dir=tmp_path / output, force=True), client=client)
+        return outcome.model_path.read_text(), outcome.metadata.metrics
+
+    subset_model, subset_metrics = trained("subsets")
+    monkeypatch.setattr(streamed_folds, "STREAMED_FOLDS_ROWS", 1)
+    streamed_model, streamed_metrics = trained("streamed")
+    assert streamed_model == subset_model
+    assert streamed_metrics == subset_metrics
