@@ -14,11 +14,11 @@ from trainer.errors import PipelineError
 from trainer.train import dataset, modeling, streamed_folds
 
 
-def both_parts(client, monkeypatch, model_type: str):
+def both_parts(client, monkeypatch, model_type: str, tuned: bool = False):
     """The training part binned once (subset folds) and the same part streamed per fold, on the same reference bins."""
     monkeypatch.setattr(dataset, "REFERENCE_SAMPLE_ROWS", 300)  # bins from a sample, as a huge part's are
     spec, contract, holdout, table = parts(client, model_type)
-    params = modeling.training_params(spec, 42, holdout.train.rows, tuned=False)
+    params = modeling.training_params(spec, 42, holdout.train.rows, tuned=tuned)
     where, rows = holdout.where("train", table), holdout.train.rows
     arguments = (client, "ethereum", spec, contract.names, contract.table, where, holdout.parameters, rows, params)
     binned = streamed_folds.training_part(*arguments)
@@ -43,6 +43,15 @@ def test_streamed_folds_give_the_subset_folds_and_model(ethereum, client, monkey
     from_subsets = modeling.fit(binned.final_set(), params, subset_cv.rounds)
     from_stream = modeling.fit(streamed.final_set(), params, streamed_cv.rounds)
     assert from_stream.model_to_string() == from_subsets.model_to_string()
+
+
+def test_tuning_on_streamed_folds_finds_the_subset_paths_parameters(ethereum, client, monkeypatch) -> None:
+    """`--tune` on a huge part: every trial's folds binned from the stream, the same trials and best parameters."""
+    spec, params, binned, streamed = both_parts(client, monkeypatch, "alert_scorer", tuned=True)
+    monkeypatch.setattr(modeling, "MAX_ROUNDS", 30)  # seconds, not a minute: the trials need not converge to compare
+    assert modeling.tune(streamed.data, streamed.fold_sets, spec, params, 2, 42) == modeling.tune(
+        binned.data, binned.fold_sets, spec, params, 2, 42
+    )
 
 
 def test_every_extra_stream_must_read_the_rows_of_the_first(ethereum, client, monkeypatch) -> None:
