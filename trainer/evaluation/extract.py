@@ -74,11 +74,12 @@ def fingerprint(client: Client, network: str, spec: ModelSpec, contract: Feature
 
 
 def row_select(spec: ModelSpec, names: list[str]) -> SqlName:
-    """The SELECT list of a read of training rows: the LEADING columns, then the features as float32."""
-    features = ", ".join(f"toFloat32({quote_identifier(name)})" for name in names)
+    """The SELECT list of a read of training rows: the LEADING columns, then the features as float32 (none: the
+    LEADING columns alone, the cheap read the streamed cross-validation plans its folds on)."""
+    features = "".join(f", toFloat32({quote_identifier(name)})" for name in names)
     return SqlName(
         "SELECT processing_date, cityHash64(address) AS entity_hash, toUInt8(label) AS label, toFloat32(label_weight) AS weight, "
-        f"toUInt8({quote_identifier(spec.grade_column)}) AS grade, {features}"
+        f"toUInt8({quote_identifier(spec.grade_column)}) AS grade{features}"
     )
 
 

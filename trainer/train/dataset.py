@@ -52,6 +52,14 @@ class BinnedTraining:
     dataset: lgb.Dataset
     sample_rows: int  # rows the bin boundaries were found on
 
+    def fold_sets(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]:
+        """A cross-validation fold's fit and validation rows: LightGBM subsets of the bins (copies of their rows' bins;
+        LightGBM recuts a ranker's query groups)."""
+        return self.dataset.subset(fit_index), self.dataset.subset(valid_index)
+
+    def final_set(self) -> lgb.Dataset:
+        return self.dataset
+
 
 def reference_sample(
     client: Client, table: SqlName, spec: ModelSpec, names: list[str], where: SqlName, parameters: dict[str, Any], rows: int
@@ -133,6 +141,16 @@ def reference_dataset(sample: np.ndarray, names: list[str], params: dict[str, An
     return lgb.Dataset(sample, feature_name=names, params=params, free_raw_data=True).construct()
 
 
+def reference_bins(
+    client: Client, table: SqlName, spec: ModelSpec, names: list[str], where: SqlName, parameters: dict[str, Any], rows: int,
+    params: dict[str, Any],
+) -> tuple[lgb.Dataset, int]:  # fmt: skip
+    """LightGBM's bin boundaries for the `rows` training rows matching `where`, and the sample rows they were found on.
+    The sample's floats are let go once the bins are found: they are not held while the rows stream."""
+    sample = reference_sample(client, table, spec, names, where, parameters, rows)
+    return reference_dataset(sample, names, params), int(sample.shape[0])
+
+
 def bin_training(
     client: Client,
     network: str,
@@ -147,9 +165,7 @@ def bin_training(
     """Bin the `rows` training rows matching the SQL predicate `where` (ordered by date and key) as they stream."""
     table = qualified_name(network, table_name)
     what = f"{network}.{table_name}"
-    sample = reference_sample(client, table, spec, names, where, parameters, rows)
-    reference, sample_rows = reference_dataset(sample, names, params), int(sample.shape[0])
-    del sample  # its bin boundaries found, the sample's floats are not held while the rows stream
+    reference, sample_rows = reference_bins(client, table, spec, names, where, parameters, rows, params)
     with arrow_batches(client, rows_query(table, spec, names, where), parameters) as batches:
         data, binned = bin_batches(iter(batches), rows, spec, names, reference, params, what)
     logger.bind(network=network, table=table_name, rows=rows, sample_rows=sample_rows, features=len(names)).info(

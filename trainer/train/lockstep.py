@@ -84,7 +84,9 @@ def cross_validate(
     watchdog: Watchdog, total_rows: int,
 ) -> tuple[modeling.CrossValidation, np.ndarray]:  # fmt: skip
     """This rank's part of the cross-validation: every fold's best round (the same on every rank) and its
-    out-of-fold scores, with each row's fold."""
+    out-of-fold scores, with each row's fold. Each fold trains on LightGBM subsets of the rank's bins: a rank holds
+    1/N of the rows, so the folds are not streamed from the table as a huge part's are in one process
+    (trainer/train/streamed_folds.py)."""
     folds = modeling.cv_folds(total_rows)
     fold = fold_of(train.entity, folds)
     result = modeling.CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -103,21 +103,36 @@ def bin_rows(data: TrainingData, spec: ModelSpec, params: dict[str, Any]) -> lgb
     return dataset.construct()
 
 
+class FoldSets(Protocol):
+    """A fold's fit and validation Datasets from the training rows at those (sorted) positions."""
+
+    def __call__(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]: ...
+
+
+def subset_folds(binned: lgb.Dataset) -> FoldSets:
+    """Folds as LightGBM subsets of the binned training part (query groups are recut by LightGBM)."""
+    return lambda fit_index, valid_index: (binned.subset(fit_index), binned.subset(valid_index))
+
+
 def cross_validate(
-    train: TrainingData, binned: lgb.Dataset, spec: ModelSpec, params: dict[str, Any], on_fold: Any = None
+    train: TrainingData, binned: lgb.Dataset | FoldSets, spec: ModelSpec, params: dict[str, Any], on_fold: Any = None
 ) -> CrossValidation:
     """Cross-validation grouped by entity: no address is in a fold's training and validation rows at once.
 
-    `binned` is the training part binned with `params` (bin_rows); each fold trains on a LightGBM subset of those
-    bins (query groups are recut by LightGBM), so no float copy of the fold's training rows is made.
+    `binned` is the training part binned with `params` (bin_rows), each fold a LightGBM subset of those bins, or what
+    makes a fold's Datasets (`FoldSets`: the folds of a huge training part are binned from the stream,
+    trainer/train/streamed_folds.py). Either way no float copy of the fold's rows is made, and the folds, their
+    positions in `train`, are the same.
     """
+    fold_sets = subset_folds(binned) if isinstance(binned, lgb.Dataset) else binned
     entities = np.unique(train.entity).size
     folds = min(cv_folds(train.rows), entities)
     if folds < 2:
         raise PipelineError(f"cross-validation needs at least 2 distinct addresses in the training part, found {entities}")
     result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))
-    for fold, (fit_index, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.label, groups=train.entity)):
-        fit_index, valid_index = np.sort(fit_index), np.sort(valid_index)
+    fold_of_row = validation_folds(train, folds)
+    for fold in range(folds):
+        fit_index, valid_index = np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)  # sorted
         # Bagging draws a whole number of rows: a fold this small would draw none, and LightGBM would abort.
         if params.get("bagging_freq") and int(params.get("bagging_fraction", 1.0) * fit_index.size) < 1:
             raise PipelineError(
@@ -125,15 +140,12 @@ def cross_validate(
                 f"{params['bagging_fraction']:.0%} of; the training part needs more labelled rows"
             )
         best = _BestValidation()
-        booster = lgb.train(
-            params, binned.subset(fit_index), num_boost_round=MAX_ROUNDS, valid_sets=[binned.subset(valid_index)],
-            feval=best.capture, callbacks=[best, lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
-        )  # fmt: skip
+        best_iteration, best_score = _train_fold(params, *fold_sets(fit_index, valid_index), best)
         prediction = best.prediction
         result.out_of_fold[valid_index] = prediction
-        result.best_iterations.append(int(booster.best_iteration or MAX_ROUNDS))
+        result.best_iterations.append(best_iteration)
         result.fold_aucs.append(auc_or_half(train.label[valid_index], prediction))
-        score = booster.best_score["valid_0"]["ndcg@10"] if spec.is_ranker else result.fold_aucs[-1]
+        score = best_score["valid_0"]["ndcg@10"] if spec.is_ranker else result.fold_aucs[-1]
         result.fold_scores.append(float(score))
         logger.bind(fold=fold + 1, folds=folds, rounds=result.best_iterations[-1], score=round(float(score), 4)).info(
             "cross-validation fold finished"
@@ -141,6 +153,26 @@ def cross_validate(
         if on_fold is not None:
             on_fold(fold, float(np.mean(result.fold_scores)))
     return result
+
+
+def validation_folds(train: TrainingData, folds: int) -> np.ndarray:
+    """Each training row's validation fold (GroupKFold by entity), one byte a row. GroupKFold's generator holds its own
+    arrays while it is iterated (at 10M rows about 400 MB beside the fold's indices): drawn at once, they are let go
+    before any fold trains."""
+    fold_of_row = np.empty(train.rows, dtype=np.int8)
+    for fold, (_, valid_index) in enumerate(GroupKFold(n_splits=folds).split(train.label, groups=train.entity)):
+        fold_of_row[valid_index] = fold
+    return fold_of_row
+
+
+def _train_fold(params: dict[str, Any], fit_set: lgb.Dataset, valid_set: lgb.Dataset, best: _BestValidation) -> tuple[int, dict]:
+    """Train one fold with early stopping; its best iteration and scores. The fold's Datasets and model are let go on
+    return, before the next fold's are made."""
+    booster = lgb.train(
+        params, fit_set, num_boost_round=MAX_ROUNDS, valid_sets=[valid_set],
+        feval=best.capture, callbacks=[best, lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
+    )  # fmt: skip
+    return int(booster.best_iteration or MAX_ROUNDS), booster.best_score
 
 
 class _BestValidation:
@@ -168,10 +200,11 @@ def fit(train_set: lgb.Dataset, params: dict[str, Any], rounds: int) -> lgb.Boos
 
 
 def tune(
-    train: TrainingData, binned: lgb.Dataset, spec: ModelSpec, params: dict[str, Any], trials: int, seed: int
+    train: TrainingData, binned: lgb.Dataset | FoldSets, spec: ModelSpec, params: dict[str, Any], trials: int, seed: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Seeded TPE search over the main LightGBM knobs, pruning trials whose early folds fall behind. Every trial
-    trains on the same bins (`binned`, made with `feature_pre_filter` off, so a trial may lower min_data_in_leaf)."""
+    trains on the same bins (`binned`, made with `feature_pre_filter` off, so a trial may lower min_data_in_leaf);
+    folds binned from the stream (`FoldSets`) read the training rows from the table again for every fold of every trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> float:

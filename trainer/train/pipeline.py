@@ -39,11 +39,12 @@ from trainer.store.arrow import arrow_batches
 from trainer.store.connection import SqlName, connect, qualified_name
 from trainer.store.settings import StoreSettings, load_store_settings
 from trainer.train import launch, lockstep, modeling
-from trainer.train.dataset import BinnedTraining, bin_training, reference_sample, sample_size
+from trainer.train.dataset import BinnedTraining, reference_sample, sample_size
 from trainer.train.labels import LabelMaturity, label_maturity
 from trainer.train.rank import train_rank
 from trainer.train.ranks import parse_machines, rank_params, shard_where
 from trainer.train.report import gain_by_family, render_report
+from trainer.train.streamed_folds import StreamedTraining, training_part
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
 
@@ -226,12 +227,13 @@ def reusable_model(client: Client, settings: StoreSettings, plan: TrainingPlan) 
     return None
 
 
-def extract_training(client: Client, plan: TrainingPlan, params: dict[str, Any], timings: PhaseTimer) -> BinnedTraining:
-    """Bin the training rows with `params` as they stream (trainer/train/dataset.py)."""
+def extract_training(client: Client, plan: TrainingPlan, params: dict[str, Any], timings: PhaseTimer) -> BinnedTraining | StreamedTraining:
+    """Bin the training rows with `params` as they stream (trainer/train/dataset.py); a huge training part is read
+    without its features, and its folds and final fit bin it from the table (trainer/train/streamed_folds.py)."""
     with timings.phase("extract"):
         table = qualified_name(plan.network, plan.contract.table)
         holdout = plan.holdout
-        binned = bin_training(
+        binned = training_part(
             client, plan.network, plan.spec, plan.contract.names, plan.contract.table, holdout.where("train", table),
             holdout.parameters, holdout.train.rows, params,
         )  # fmt: skip
@@ -279,19 +281,25 @@ def guard_leakage(plan: TrainingPlan, train: TrainingData, test: ScoredTestPart)
     return found.to_json()
 
 
-def fit(binned: BinnedTraining, params: dict[str, Any], request: TrainRequest, plan: TrainingPlan, timings: PhaseTimer) -> FittedModel:
+def fit(
+    binned: BinnedTraining | StreamedTraining, params: dict[str, Any], request: TrainRequest, plan: TrainingPlan, timings: PhaseTimer
+) -> FittedModel:
     """Optionally tune, cross-validate by entity for the number of rounds, then fit the final model: all on the bins
-    the training rows were streamed into."""
+    the training rows were streamed into, or on bins streamed again for each fold and for the final fit."""
     log = logger.bind(model_type=plan.spec.name, network=plan.network)
     train, tuning = binned.data, None
     if request.tune_trials > 0:
-        params, tuning = modeling.tune(train, binned.dataset, plan.spec, params, request.tune_trials, request.seed)
+        if isinstance(binned, StreamedTraining):
+            log.bind(trials=request.tune_trials, train_rows=train.rows).info(
+                "tuning a huge training part reads its rows from the table again for every fold of every trial"
+            )
+        params, tuning = modeling.tune(train, binned.fold_sets, plan.spec, params, request.tune_trials, request.seed)
         log.bind(best_cv_score=round(tuning["best_cv_score"], 4), trials=tuning["trials"]).info("tuning finished")
     with timings.phase("cross_validation"):
-        cv = modeling.cross_validate(train, binned.dataset, plan.spec, params)
+        cv = modeling.cross_validate(train, binned.fold_sets, plan.spec, params)
     log.bind(cv_score=round(float(np.mean(cv.fold_scores)), 4), rounds=cv.rounds).info("cross-validation finished")
     with timings.phase("final_fit"):
-        booster = modeling.fit(binned.dataset, params, cv.rounds)
+        booster = modeling.fit(binned.final_set(), params, cv.rounds)
     params = {**params, "reference_sample_rows": binned.sample_rows}  # recorded: the bins were found on this many rows
     return FittedModel(booster, params, cv, tuning, train.label, float(train.label.mean()))
 
