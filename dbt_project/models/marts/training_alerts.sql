@@ -28,8 +28,9 @@ final as (
         labels.label_weight as label_weight,
         labels.relevance_grade as relevance_grade,
         scoring_alerts.* except (network, processing_date, alert_id, address, built_at)
-    from labels
-    inner join scoring_alerts
+    -- The wide mart streams; ClickHouse holds the joined (right) side in memory, here the narrow labels.
+    from scoring_alerts
+    inner join labels
         on labels.processing_date = scoring_alerts.processing_date
         and labels.alert_id = scoring_alerts.alert_id
 )
