@@ -136,9 +136,17 @@ def extract_rows(
 ) -> TrainingData:
     """The `rows` rows of the training table matching the SQL predicate `where`, ordered by date and key."""
     query = rows_query(qualified_name(network, contract.table), spec, contract.names, where)
-    columns, features = stream_rows(client, query, parameters, rows, LEADING, len(contract.names), f"{network}.{contract.table}")
+    return read_rows(client, query, parameters, rows, contract.names, len(contract.names), f"{network}.{contract.table}")
+
+
+def read_rows(
+    client: Client, query: SqlName, parameters: dict[str, Any], rows: int, names: list[str], width: int, what: str
+) -> TrainingData:
+    """The `rows` rows of `query` (`rows_query`: of `width` features, 0 for the LEADING columns alone), read whole;
+    a read of another row count fails, naming `what`."""
+    columns, features = stream_rows(client, query, parameters, rows, LEADING, width, what)
     arrays = {name: column.to_numpy().copy() for name, column in columns.items()}  # owned and writable, not Arrow's
-    return training_data(arrays, contract.names, features)
+    return training_data(arrays, names, features)
 
 
 def extract(client: Client, network: str, start: date, end: date, spec: ModelSpec, contract: FeatureContract) -> TrainingData:

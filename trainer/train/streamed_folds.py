@@ -29,7 +29,7 @@ from clickhouse_connect.driver.client import Client
 from loguru import logger
 
 from trainer.errors import PipelineError
-from trainer.evaluation.extract import LEADING, TrainingData, feature_block, joined_arrays, leading_arrays, rows_query, training_data
+from trainer.evaluation.extract import LEADING, TrainingData, feature_block, read_rows, rows_query
 from trainer.evaluation.split import group_sizes
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import arrow_batches
@@ -147,18 +147,7 @@ def release_freed_memory() -> None:
 def leading_rows(stream: RowStream, names: list[str]) -> TrainingData:
     """The training rows' arrays, read without their features (`rows_query` of no feature: the same rows, order and
     row count check as every later stream)."""
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in LEADING}
-    read = 0
-    with arrow_batches(stream.client, stream.query, stream.parameters) as batches:
-        for batch in batches:
-            read += batch.num_rows
-            if read > stream.rows:
-                raise PipelineError(f"{stream.what} changed while it was read; run again")
-            for name, values in leading_arrays(batch).items():
-                parts[name].append(values)
-    if read != stream.rows:
-        raise PipelineError(f"{stream.what} changed while it was read; run again")
-    return training_data(joined_arrays(parts), names)
+    return read_rows(stream.client, stream.query, stream.parameters, stream.rows, names, 0, stream.what)
 
 
 def streams_folds(rows: int) -> bool:
