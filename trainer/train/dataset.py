@@ -37,6 +37,7 @@ from trainer.evaluation.split import group_sizes
 from trainer.model_types import ModelSpec
 from trainer.store.arrow import arrow_batches, stream_rows
 from trainer.store.connection import SqlName, qualified_name, quote_identifier
+from trainer.train.modeling import subset_folds
 
 # LightGBM's own default sample for finding bins (bin_construct_sample_cnt): the reference sample is that large.
 REFERENCE_SAMPLE_ROWS = 200_000
@@ -53,9 +54,8 @@ class BinnedTraining:
     sample_rows: int  # rows the bin boundaries were found on
 
     def fold_sets(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]:
-        """A cross-validation fold's fit and validation rows: LightGBM subsets of the bins (copies of their rows' bins;
-        LightGBM recuts a ranker's query groups)."""
-        return self.dataset.subset(fit_index), self.dataset.subset(valid_index)
+        """A cross-validation fold's fit and validation rows: LightGBM subsets of the bins (`modeling.subset_folds`)."""
+        return subset_folds(self.dataset)(fit_index, valid_index)
 
     def final_set(self) -> lgb.Dataset:
         return self.dataset

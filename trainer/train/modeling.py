@@ -110,7 +110,8 @@ class FoldSets(Protocol):
 
 
 def subset_folds(binned: lgb.Dataset) -> FoldSets:
-    """Folds as LightGBM subsets of the binned training part (query groups are recut by LightGBM)."""
+    """Folds as LightGBM subsets of the binned training part: copies of their rows' bins (query groups are recut by
+    LightGBM)."""
     return lambda fit_index, valid_index: (binned.subset(fit_index), binned.subset(valid_index))
 
 
