@@ -53,9 +53,9 @@ class BinnedTraining:
     dataset: lgb.Dataset
     sample_rows: int  # rows the bin boundaries were found on
 
-    def fold_sets(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]:
+    def fold_sets(self, fold_of_row: np.ndarray, fold: int) -> tuple[lgb.Dataset, lgb.Dataset]:
         """A cross-validation fold's fit and validation rows: LightGBM subsets of the bins (`modeling.subset_folds`)."""
-        return subset_folds(self.dataset)(fit_index, valid_index)
+        return subset_folds(self.dataset)(fold_of_row, fold)
 
     def final_set(self) -> lgb.Dataset:
         return self.dataset

@@ -104,15 +104,20 @@ def bin_rows(data: TrainingData, spec: ModelSpec, params: dict[str, Any]) -> lgb
 
 
 class FoldSets(Protocol):
-    """A fold's fit and validation Datasets from the training rows at those (sorted) positions."""
+    """Fold `fold`'s fit and validation Datasets: the training rows whose `fold_of_row` is not `fold`, and those whose
+    it is, in their order."""
 
-    def __call__(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]: ...
+    def __call__(self, fold_of_row: np.ndarray, fold: int) -> tuple[lgb.Dataset, lgb.Dataset]: ...
 
 
 def subset_folds(binned: lgb.Dataset) -> FoldSets:
     """Folds as LightGBM subsets of the binned training part: copies of their rows' bins (query groups are recut by
     LightGBM)."""
-    return lambda fit_index, valid_index: (binned.subset(fit_index), binned.subset(valid_index))
+
+    def fold_sets(fold_of_row: np.ndarray, fold: int) -> tuple[lgb.Dataset, lgb.Dataset]:
+        return binned.subset(np.flatnonzero(fold_of_row != fold)), binned.subset(np.flatnonzero(fold_of_row == fold))
+
+    return fold_sets
 
 
 def cross_validate(
@@ -133,15 +138,17 @@ def cross_validate(
     result = CrossValidation(out_of_fold=np.zeros(train.rows, dtype=np.float64))
     fold_of_row = validation_folds(train, folds)
     for fold in range(folds):
-        fit_index, valid_index = np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)  # sorted
+        fit_rows = train.rows - int(np.count_nonzero(fold_of_row == fold))
         # Bagging draws a whole number of rows: a fold this small would draw none, and LightGBM would abort.
-        if params.get("bagging_freq") and int(params.get("bagging_fraction", 1.0) * fit_index.size) < 1:
+        if params.get("bagging_freq") and int(params.get("bagging_fraction", 1.0) * fit_rows) < 1:
             raise PipelineError(
-                f"cross-validation fold {fold + 1} of {folds} trains on {fit_index.size} row(s), too few to bag "
+                f"cross-validation fold {fold + 1} of {folds} trains on {fit_rows} row(s), too few to bag "
                 f"{params['bagging_fraction']:.0%} of; the training part needs more labelled rows"
             )
         best = _BestValidation()
-        best_iteration, best_score = _train_fold(params, *fold_sets(fit_index, valid_index), best)
+        best_iteration, best_score = _train_fold(params, *fold_sets(fold_of_row, fold), best)
+        # The fold's positions are found after it trained, not held through it (8 bytes a training row).
+        valid_index = np.flatnonzero(fold_of_row == fold)
         prediction = best.prediction
         result.out_of_fold[valid_index] = prediction
         result.best_iterations.append(best_iteration)

@@ -65,12 +65,11 @@ class StreamedTraining:
     spec: ModelSpec
     params: dict[str, Any]  # the parameters the rows are binned with
 
-    def fold_sets(self, fit_index: np.ndarray, valid_index: np.ndarray) -> tuple[lgb.Dataset, lgb.Dataset]:
+    def fold_sets(self, fold_of_row: np.ndarray, fold: int) -> tuple[lgb.Dataset, lgb.Dataset]:
         """The fold's fit and validation Datasets, binned from one stream of the training rows."""
-        part = np.full(self.data.rows, -1, dtype=np.int8)
-        part[fit_index], part[valid_index] = 0, 1
+        part = (fold_of_row == fold).astype(np.int8)  # 0: fit, 1: validation
         fit_set, valid_set = self._binned(part, 2)
-        logger.bind(fit_rows=fit_index.size, validation_rows=valid_index.size).info("fold binned from the training rows' stream")
+        logger.bind(fit_rows=fit_set.num_data(), validation_rows=valid_set.num_data()).info("fold binned from the training rows' stream")
         return fit_set, valid_set
 
     def final_set(self) -> lgb.Dataset:
@@ -123,7 +122,7 @@ def _push(dataset: lgb.Dataset, block: np.ndarray) -> None:
 def _label(dataset: lgb.Dataset, data: TrainingData, rows: np.ndarray, spec: ModelSpec) -> None:
     dataset.set_feature_name(data.feature_names)
 
-    def kept(values: np.ndarray) -> np.ndarray:  # the Dataset keeps what it is given: every row's arrays, not a copy
+    def kept(values: np.ndarray) -> np.ndarray:
         return values if rows.all() else values[rows]
 
     if spec.is_ranker:
@@ -132,6 +131,9 @@ def _label(dataset: lgb.Dataset, data: TrainingData, rows: np.ndarray, spec: Mod
     else:
         dataset.set_label(kept(data.label))
         dataset.set_weight(kept(data.weight))
+    # LightGBM's Python Dataset keeps a copy of what it set, read back from its C++ side (8 bytes a row for a label and
+    # a weight); nothing reads it while training, and get_label / get_weight read it back again when asked.
+    dataset.label = dataset.weight = None
 
 
 def release_freed_memory() -> None:
