@@ -55,8 +55,27 @@ def test_folds_are_a_function_of_the_address_hash_independent_of_the_shard() -> 
 
 def test_ranks_train_without_row_sampling_on_one_thread_and_join_as_data_parallel() -> None:
     ranks = parse_machines("127.0.0.1:1000,127.0.0.1:1002", 0)
-    params = rank_params(modeling.base_params(model_spec("alert_scorer"), 42))
+    params = rank_params(modeling.base_params(model_spec("alert_scorer"), 42), model_spec("alert_scorer"), 250, 1_000)
     assert (params["bagging_fraction"], params["bagging_freq"], params["num_threads"], params["pre_partition"]) == (1.0, 0, 1, True)
     assert params["feature_fraction"] == modeling.base_params(model_spec("alert_scorer"), 42)["feature_fraction"]
     joined = network_params(params, ranks)
     assert (joined["tree_learner"], joined["num_machines"]) == ("data", 2) and "machines" not in joined
+
+
+@pytest.mark.parametrize(("positives", "rows"), [(250, 1_000), (3, 1_000_000), (999_999, 1_000_000)])
+def test_a_binary_rank_bounds_its_leaves_by_the_hessian_of_min_data_in_leaf_rows_at_the_positive_rate(positives: int, rows: int) -> None:
+    spec = model_spec("alert_scorer")
+    one_process = modeling.base_params(spec, 42)
+    params = rank_params(one_process, spec, positives, rows)
+    rate = positives / rows
+    # At the first round every row of full weight has the hessian rate * (1 - rate): the bound is that many rows.
+    assert (params["min_data_in_leaf"], params["lambda_l2"]) == (1, 0.0)
+    assert params["min_sum_hessian_in_leaf"] / (rate * (1 - rate)) == pytest.approx(one_process["min_data_in_leaf"], rel=1e-5)
+
+
+def test_a_ranking_rank_keeps_its_row_limit() -> None:
+    spec = model_spec("alert_ranker")
+    one_process = modeling.base_params(spec, 42)
+    params = rank_params(one_process, spec, 250, 1_000)
+    assert params["min_data_in_leaf"] == one_process["min_data_in_leaf"] and "min_sum_hessian_in_leaf" not in params
+    assert params["lambda_l2"] == one_process["lambda_l2"]

@@ -100,9 +100,25 @@ def shard_where(where: SqlName, spec: ModelSpec) -> SqlName:
     return SqlName(f"({where}) AND {shard_expression(spec)} = {{rank:UInt32}}")
 
 
-def rank_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The training parameters of every rank: one process's, without row sampling, one thread, rows pre-partitioned."""
-    return {**params, **RANK_PARAMS}
+def rank_params(params: dict[str, Any], spec: ModelSpec, positives: int, rows: int) -> dict[str, Any]:
+    """The training parameters of every rank: one process's, without row sampling, one thread, rows pre-partitioned;
+    a binary model's leaves bounded by their hessian sum (`hessian_leaf_limit`)."""
+    ranked = {**params, **RANK_PARAMS}
+    return ranked if spec.is_ranker else {**ranked, **hessian_leaf_limit(params["min_data_in_leaf"], positives, rows)}
+
+
+def hessian_leaf_limit(min_rows: int, positives: int, rows: int) -> dict[str, Any]:
+    """The leaf limits under which LightGBM's data-parallel learner takes one process's splits, for a binary model.
+
+    - Rows: the learner sums hessians across ranks exactly but estimates a leaf's rows from its hessian sum, where one
+      process counts them. So the bound is a hessian sum: that of `min_rows` rows of full weight at the training part's
+      positive rate, where the rounds start (each row's hessian is then rate * (1 - rate)). Rounded, so hosts agree.
+    - L2: one process skips in a leaf the features that gave its parent no split better than none; the data-parallel
+      learner does not. Without L2 a split never scores below its leaf, so a feature the parent could not split on
+      cannot split a child either, and the skip changes nothing.
+    """
+    rate = positives / rows
+    return {"min_data_in_leaf": 1, "min_sum_hessian_in_leaf": float(f"{min_rows * rate * (1.0 - rate):.6g}"), "lambda_l2": 0.0}
 
 
 def network_params(params: dict[str, Any], ranks: Ranks) -> dict[str, Any]:
