@@ -1,8 +1,5 @@
-{#-
-  The build window comes from user input (`--vars`). It reaches SQL only through these macros, which
-  validate it first: a network is an identifier, dates are ISO dates and start <= end. Anything else stops
-  the build with one line naming the bad value.
--#}
+{#- The build window comes from user input (`--vars`) and reaches SQL only through these macros, which validate it
+    first: a network is an identifier, dates are ISO dates and start <= end; anything else stops the build in one line. -#}
 
 {#- The network var, an identifier: the database of every model. -#}
 {% macro validated_network() -%}

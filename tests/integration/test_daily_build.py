@@ -167,6 +167,17 @@ def test_a_query_over_the_memory_bound_fails_naming_its_model_and_the_var_to_rai
     assert client.command(f"SELECT count() FROM {NETWORK}.training_alerts") == mart_before > 0
 
 
+def test_a_data_test_runs_under_the_memory_bound_too(daily) -> None:
+    uniqueness = "int_alert_network_features_one_row_per_key"
+    tiny = dbt_vars(NETWORK, START, END, query_memory_limit_gb=0.0002, **BUILD_VARS)
+    ok, log = run_dbt("test", "--select", uniqueness, "--vars", tiny)
+    assert not ok
+    assert uniqueness in log
+    assert "raise the var query_memory_limit_gb" in log and "MEMORY_LIMIT_EXCEEDED" in log
+    ok, log = run_dbt("test", "--select", uniqueness, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+    assert ok, log[-3000:]
+
+
 def test_a_shorter_window_leaves_no_dates_behind_in_the_marts(client, daily) -> None:
     later_start = START + timedelta(days=5)
     marts = ("scoring_alerts", "scoring_clusters", "training_alerts", "training_clusters", *LABELS)
