@@ -95,11 +95,14 @@ def _wait(processes: list[subprocess.Popen], logs: list[Path]) -> None:
     """Until every rank has finished; the first to fail fails the run (the caller ends the others)."""
     while True:
         codes = [process.poll() for process in processes]
-        for rank, code in enumerate(codes):
-            if code is not None and code != 0:
-                reason = _failure(code, logs[rank])
-                published = "" if reason.endswith("nothing was published") else "; nothing was published"
-                raise PipelineError(f"rank {rank} of {len(processes)} failed: {reason}{published}")
+        failed = [rank for rank, code in enumerate(codes) if code is not None and code != 0]
+        if failed:
+            # LightGBM aborts a rank whose peer is gone, often within one poll of the peer's end: of the ranks found
+            # failed together, name one that did not abort, the cause rather than its echo.
+            rank = min(failed, key=lambda rank: codes[rank] == -signal.SIGABRT)
+            reason = _failure(codes[rank], logs[rank])
+            published = "" if reason.endswith("nothing was published") else "; nothing was published"
+            raise PipelineError(f"rank {rank} of {len(processes)} failed: {reason}{published}")
         if all(code == 0 for code in codes):
             return
         time.sleep(POLL_SECONDS)
