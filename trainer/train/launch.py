@@ -95,11 +95,11 @@ def _wait(processes: list[subprocess.Popen], logs: list[Path]) -> None:
     """Until every rank has finished; the first to fail fails the run (the caller ends the others)."""
     while True:
         codes = [process.poll() for process in processes]
-        failed = [(rank, _failure(code, logs[rank])) for rank, code in enumerate(codes) if code is not None and code != 0]
+        failed = [(rank, code, _failure(code, logs[rank])) for rank, code in enumerate(codes) if code is not None and code != 0]
         if failed:
             # A rank whose peer is gone ends too, often within one poll of it: of the ranks found failed together,
             # name one that did not end that way, the cause rather than its echo.
-            rank, reason = min(failed, key=lambda failure: _lost_a_peer(failure[1]))
+            rank, _, reason = min(failed, key=lambda failure: _lost_a_peer(*failure[1:]))
             published = "" if reason.endswith("nothing was published") else "; nothing was published"
             raise PipelineError(f"rank {rank} of {len(processes)} failed: {reason}{published}")
         if all(code == 0 for code in codes):
@@ -115,9 +115,9 @@ def _failure(code: int, log: Path) -> str:
     return errors[-1].split("ERROR", 1)[-1].strip() if errors else f"exit status {code}"
 
 
-def _lost_a_peer(reason: str) -> bool:
+def _lost_a_peer(code: int, reason: str) -> bool:
     """Whether a rank ended the way LightGBM ends one whose peer is gone: an abort, or a socket error raised."""
-    return reason == f"ended by {signal.SIGABRT.name}" or "Socket" in reason
+    return code == -signal.SIGABRT or "Socket" in reason
 
 
 def _relay(log: Path) -> None:

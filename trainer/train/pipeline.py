@@ -327,8 +327,7 @@ def train_data_parallel(
     """Train on several ranks with LightGBM's data-parallel learner, each rank on its shard of the training rows
     (trainer/train/ranks.py), then, on rank 0 alone, guard, evaluate and publish as one process does."""
     spec, names, rows = plan.spec, plan.contract.names, plan.holdout.train.rows
-    counts = plan.holdout.train
-    params = rank_params(modeling.training_params(spec, request.seed, rows, tuned=False), spec, counts.positives, counts.rows)
+    params = rank_params(modeling.training_params(spec, request.seed, rows, tuned=False), spec, plan.holdout.train.positives, rows)
     table = qualified_name(plan.network, plan.contract.table)
     where, parameters, what = plan.holdout.where("train", table), plan.holdout.parameters, f"{plan.network}.{plan.contract.table}"
     with timings.phase("data_parallel_training"):
