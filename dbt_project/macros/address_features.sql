@@ -1,13 +1,6 @@
-{#-
-  The address family passes on every upstream address feature: each numeric or boolean column of the raw
-  `raw_features` table, read from the table itself (the raw schema), never from a hand-kept list. Array and
-  string columns are left out on purpose (the hourly / daily activity arrays are summarised upstream by
-  hourly_entropy, daily_entropy and the peak hour and day; dominant assets are an open vocabulary), as is the
-  drop key window_days. `var('address_feature_exclude')` removes columns that are not measures (ids, absolute
-  timestamps) or that a user does not want.
-
-  Both lists are empty at parse time (dbt reads no table then); the models only run at execution time.
--#}
+{#- The address family passes on each numeric or boolean column of raw_features, read from the table, never a hand-kept
+    list; arrays and strings are summarised upstream (entropies, peak hour and day) or an open vocabulary. Var
+    address_feature_exclude removes columns that are not measures. Empty at parse time (dbt reads no table then). -#}
 
 {#- True for a ClickHouse numeric or boolean type name. -#}
 {% macro _is_numeric_type(data_type) -%}

@@ -36,9 +36,10 @@
     {{- return(run_query(dates_sql).rows | map('first') | list) -}}
 {%- endmacro %}
 
-{#- The dates this build rewrites (stale_dates), as a predicate on the model's `rebuild` column; a full build: all. -#}
+{#- The dates this build rewrites (stale_dates), as a predicate on the model's `rebuild` column; a full build, or one
+    after a first build that did not finish: all. -#}
 {% macro rebuild_dates(first=none, last=none) -%}
-    {%- if not (execute and is_incremental()) -%}
+    {%- if not (execute and is_incremental() and finished_build()) -%}
         {{- return('1 = 1') -}}
     {%- endif -%}
     {%- set dates = stale_dates(first, last) -%}
@@ -60,5 +61,24 @@
         {%- if days -%}
             alter table {{ this }} {% for day in days %}drop partition '{{ day }}'{{ ', ' if not loop.last }}{% endfor %}
         {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether a build of this model's table finished: dbt-clickhouse's first build creates the table, then inserts into it,
+    so one that failed or was killed leaves rows dated as built; the table comment (the model's description, which
+    persist_docs writes once a build finished) is empty until one did. -#}
+{% macro finished_build() -%}
+    {%- if not model.description -%}
+        {{ exceptions.raise_compiler_error(model.name ~ " needs a description: its table comment marks a finished build") }}
+    {%- endif -%}
+    {%- set comment_sql = "select comment from system.tables where database = '" ~ this.schema ~ "' and name = '" ~ this.identifier ~ "'" -%}
+    {{- return(run_query(comment_sql).rows[0][0] != '') -}}
+{%- endmacro %}
+
+{#- Pre-hook: empties a table whose first build did not finish (rebuild_dates then builds every date, as a full build). -#}
+{% macro empty_unfinished_table() -%}
+    {%- if execute and is_incremental() and not finished_build() -%}
+        {%- do log(model.name ~ ": its first build did not finish; emptied, every date is built again", info=True) -%}
+        truncate table {{ this }} {{ on_cluster_clause(this) }}
     {%- endif -%}
 {%- endmacro %}

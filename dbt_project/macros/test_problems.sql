@@ -1,15 +1,6 @@
-{#-
-  on-run-end: the reason of each failed (or warned) data test, in the build's output. dbt's own message for a test
-  says only how many rows it returned ("Got 1 result, configured to fail if != 0"); the project's generic tests
-  (tests/generic) return rows with a `problem` column that says what is wrong and what to change. This runs each
-  failed test's compiled query again (a failed test is rare, and its query is the gate's own) and logs its first
-  problems, one line each:
-
-      Problem in test <test name>: <problem>
-
-  trainer.daily reads these lines from dbt's events (trainer/daily.py, build_window) for its one-line failure.
-  Tests without a `problem` column (dbt's not_null, unique, ...) are left to dbt's message.
--#}
+{#- on-run-end: logs "Problem in test <name>: <problem>" for the first rows of each failed or warned test with a
+    `problem` column (the generic tests in tests/generic), which dbt's "Got 1 result" leaves out: its query is run
+    again. trainer.daily reads these lines for its one-line failure (trainer/daily.py, build_window). -#}
 {% macro report_test_problems(results) -%}
     {%- if execute -%}
         {%- for result in results

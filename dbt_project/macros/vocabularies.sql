@@ -1,10 +1,6 @@
-{#-
-  Open vocabularies: upstream writes free strings into typology_type, suspected_address_type and cluster_type.
-  The feature families one-hot encode the values listed in a dbt var (one place, extendable without touching
-  SQL); every other value, the empty string included, lands in the `<prefix>_other` column, and a warn-severity
-  test on the source counts the unknown values. Closed vocabularies that the upstream contract fixes
-  (severity, risk_level) stay strict accepted_values tests.
--#}
+{#- Open vocabularies (typology_type, suspected_address_type, cluster_type): the families one-hot encode the values a
+    var lists; any other value lands in `<prefix>_other`, which a warn-severity source test counts. Closed ones that
+    the upstream contract fixes (severity, risk_level) stay strict accepted_values tests. -#}
 
 {#- The values of vocabulary var `name`, validated: each becomes part of a column name and a SQL literal. -#}
 {% macro vocabulary(name) -%}

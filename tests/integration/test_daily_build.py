@@ -167,6 +167,36 @@ def test_a_query_over_the_memory_bound_fails_naming_its_model_and_the_var_to_rai
     assert client.command(f"SELECT count() FROM {NETWORK}.training_alerts") == mart_before > 0
 
 
+def test_a_first_build_that_failed_is_built_whole_by_the_next_build(client, daily) -> None:
+    """dbt-clickhouse's first build creates the table, then inserts into it: one that failed or was killed leaves the
+    rows it had inserted, each dated as built. Its table comment (persist_docs, written once a build finished) is then
+    empty, and the next build empties the table and builds every date instead of taking those dates as built."""
+    model = "int_alert_network_features"
+    table = f"{NETWORK}.{model}"
+
+    def comment() -> str:
+        return client.command("SELECT comment FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+                              parameters={"db": NETWORK, "name": model})  # fmt: skip
+
+    built = rows_without_built_at(client, model)
+    assert comment(), "a finished build leaves the model's description as its table comment"
+    client.command(f"CREATE TABLE {NETWORK}.leftover ENGINE = Memory AS SELECT * FROM {table} WHERE processing_date = '{END}' LIMIT 5")
+    try:
+        client.command(f"DROP TABLE {table}")
+        tiny = dbt_vars(NETWORK, START, END, query_memory_limit_gb=0.0002, **BUILD_VARS)
+        ok, log = run_dbt("run", "--select", model, "--vars", tiny)
+        assert not ok and "MEMORY_LIMIT_EXCEEDED" in log
+        assert comment() == ""
+        client.command(f"INSERT INTO {table} SELECT * FROM {NETWORK}.leftover")  # what an insert stopped part-way leaves
+        ok, log = run_dbt("run", "--select", model, "--vars", dbt_vars(NETWORK, START, END, **BUILD_VARS))
+        assert ok, log[-3000:]
+        assert f"{model}: its first build did not finish" in log
+        assert_same_rows(rows_without_built_at(client, model), built, model)
+        assert comment()
+    finally:
+        client.command(f"DROP TABLE {NETWORK}.leftover")
+
+
 def test_a_data_test_runs_under_the_memory_bound_too(daily) -> None:
     uniqueness = "int_alert_network_features_one_row_per_key"
     tiny = dbt_vars(NETWORK, START, END, query_memory_limit_gb=0.0002, **BUILD_VARS)

@@ -78,14 +78,14 @@ def sample_size(rows: int) -> int:
 
 def sample_query(table: SqlName, spec: ModelSpec, names: list[str], where: SqlName) -> SqlName:
     """The reference sample's rows (bound: `sample_rows` and the parameters of `where`). The rows are chosen on their
-    keys alone, then read: ordering the feature columns of every training row to keep the first ones would hold them
-    all in the engine at once (the whole float matrix, which the streamed Dataset exists to avoid)."""
+    keys alone, then read in the table's order: ordering the feature columns of every training row to keep the first
+    ones would hold them all in the engine at once (the whole float matrix, which the streamed Dataset exists to
+    avoid), and sorting the chosen rows by their hash would hold all of theirs. LightGBM finds the same bins in any
+    order of the sample's rows: it uses them all (no more than its bin_construct_sample_cnt) and sorts each feature."""
     key = quote_identifier(spec.key_column)
-    order = f"cityHash64({key}), {key}"
-    chosen = f"SELECT {order} FROM {table} WHERE {where} ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
-    return SqlName(
-        f"{row_select(spec, names)} FROM {table} WHERE {where} AND ({order}) IN ({chosen}) ORDER BY {order} LIMIT {{sample_rows:UInt32}}"
-    )
+    hashed = f"cityHash64({key}), {key}"
+    chosen = f"SELECT {hashed} FROM {table} WHERE {where} ORDER BY {hashed} LIMIT {{sample_rows:UInt32}}"
+    return SqlName(f"{row_select(spec, names)} FROM {table} WHERE {where} AND ({hashed}) IN ({chosen}) ORDER BY processing_date, {key}")
 
 
 def features_of(batches: Iterator[pa.RecordBatch], rows: int, width: int, what: str) -> np.ndarray:
