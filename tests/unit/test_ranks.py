@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 
 from trainer.errors import PipelineError
 from trainer.model_types import model_spec
 from trainer.train import modeling
-from trainer.train.ranks import fold_of, network_params, parse_machines, rank_params, shard_expression, shard_where
+from trainer.train.ranks import (
+    LAMBDARANK_HESSIAN_GROWTH,
+    binary_first_round_hessian,
+    fold_of,
+    lambdarank_first_round_hessian,
+    network_params,
+    parse_machines,
+    rank_params,
+    shard_expression,
+    shard_where,
+)
 
 
 def test_machines_parse_in_rank_order_with_this_process_rank() -> None:
@@ -55,7 +66,7 @@ def test_folds_are_a_function_of_the_address_hash_independent_of_the_shard() -> 
 
 def test_ranks_train_without_row_sampling_on_one_thread_and_join_as_data_parallel() -> None:
     ranks = parse_machines("127.0.0.1:1000,127.0.0.1:1002", 0)
-    params = rank_params(modeling.base_params(model_spec("alert_scorer"), 42), model_spec("alert_scorer"), 250, 1_000)
+    params = rank_params(modeling.base_params(model_spec("alert_scorer"), 42), model_spec("alert_scorer"), 187.5, 1_000)
     assert (params["bagging_fraction"], params["bagging_freq"], params["num_threads"], params["pre_partition"]) == (1.0, 0, 1, True)
     assert params["feature_fraction"] == modeling.base_params(model_spec("alert_scorer"), 42)["feature_fraction"]
     joined = network_params(params, ranks)
@@ -66,16 +77,44 @@ def test_ranks_train_without_row_sampling_on_one_thread_and_join_as_data_paralle
 def test_a_binary_rank_bounds_its_leaves_by_the_hessian_of_min_data_in_leaf_rows_at_the_positive_rate(positives: int, rows: int) -> None:
     spec = model_spec("alert_scorer")
     one_process = modeling.base_params(spec, 42)
-    params = rank_params(one_process, spec, positives, rows)
+    params = rank_params(one_process, spec, binary_first_round_hessian(positives, rows), rows)
     rate = positives / rows
     # At the first round every row of full weight has the hessian rate * (1 - rate): the bound is that many rows.
     assert (params["min_data_in_leaf"], params["lambda_l2"]) == (1, 0.0)
     assert params["min_sum_hessian_in_leaf"] / (rate * (1 - rate)) == pytest.approx(one_process["min_data_in_leaf"], rel=1e-5)
 
 
-def test_a_ranking_rank_keeps_its_row_limit() -> None:
+def ranking_days(days: int, rows_per_day: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, grades 0-2 (a minority graded up, as alerts are) and day sizes."""
+    generator = np.random.default_rng(seed)
+    features = generator.normal(size=(days * rows_per_day, 3))
+    grade = np.digitize(features[:, 0] + generator.normal(size=len(features)), [1.0, 2.2]).astype(np.uint8)
+    return features, grade, np.full(days, rows_per_day)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_lambdarank_first_round_hessian_is_lightgbms(seed: int) -> None:
+    """LightGBM splits a leaf only if both sides hold the hessian bound: with the bound just under half of the computed
+    sum its first tree splits the root, just over half it cannot."""
+    features, grade, sizes = ranking_days(30, 150, seed)
+    total = lambdarank_first_round_hessian(grade, sizes)
+    fine = np.column_stack([np.arange(len(grade)) * 7919 % len(grade), features])  # a feature that can split anywhere
+
+    def leaves(bound: float) -> int:
+        params = {"objective": "lambdarank", "num_leaves": 2, "min_data_in_leaf": 0, "min_sum_hessian_in_leaf": bound,
+                  "lambda_l2": 0.0, "min_data_in_bin": 1, "feature_pre_filter": False, "verbosity": -1}  # fmt: skip
+        booster = lgb.train(params, lgb.Dataset(fine, label=grade, group=sizes, params=params), num_boost_round=1)
+        return booster.dump_model()["tree_info"][0]["num_leaves"]
+
+    assert (leaves(0.49 * total), leaves(0.51 * total)) == (2, 1)
+
+
+def test_a_ranking_rank_bounds_its_leaves_by_the_hessian_of_min_data_in_leaf_rows_past_the_first_round() -> None:
     spec = model_spec("alert_ranker")
     one_process = modeling.base_params(spec, 42)
-    params = rank_params(one_process, spec, 250, 1_000)
-    assert params["min_data_in_leaf"] == one_process["min_data_in_leaf"] and "min_sum_hessian_in_leaf" not in params
-    assert params["lambda_l2"] == one_process["lambda_l2"]
+    _, grade, sizes = ranking_days(10, 200, 3)
+    total = lambdarank_first_round_hessian(grade, sizes)
+    params = rank_params(one_process, spec, total, len(grade))
+    assert (params["min_data_in_leaf"], params["lambda_l2"]) == (1, 0.0)
+    expected = one_process["min_data_in_leaf"] * LAMBDARANK_HESSIAN_GROWTH * total / len(grade)
+    assert params["min_sum_hessian_in_leaf"] == pytest.approx(expected, rel=1e-5)

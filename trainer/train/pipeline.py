@@ -24,7 +24,7 @@ from trainer.evaluation import leakage
 from trainer.evaluation.extract import TrainingData, fingerprint, rows_query, table_window, window_parameters
 from trainer.evaluation.held_out import ScoredTestPart, score_test_part
 from trainer.evaluation.metrics import best_f1_threshold, window_metrics
-from trainer.evaluation.split import Holdout, check_classes, plan_holdout
+from trainer.evaluation.split import Holdout, check_classes, group_sizes, plan_holdout
 from trainer.features.catalogue import raw_columns_text
 from trainer.features.contract import FeatureContract, check_table, load_contract, read_manifest
 from trainer.features.lineage import FeatureLineage, LineageResolver, catalog_from_store
@@ -42,9 +42,15 @@ from trainer.train import launch, lockstep, modeling
 from trainer.train.dataset import BinnedTraining, reference_sample, sample_size
 from trainer.train.labels import LabelMaturity, label_maturity
 from trainer.train.rank import train_rank
-from trainer.train.ranks import parse_machines, rank_params, shard_where
+from trainer.train.ranks import (
+    binary_first_round_hessian,
+    lambdarank_first_round_hessian,
+    parse_machines,
+    rank_params,
+    shard_where,
+)
 from trainer.train.report import gain_by_family, render_report
-from trainer.train.streamed_folds import StreamedTraining, training_part
+from trainer.train.streamed_folds import RowStream, StreamedTraining, leading_rows, training_part
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
 
@@ -327,9 +333,15 @@ def train_data_parallel(
     """Train on several ranks with LightGBM's data-parallel learner, each rank on its shard of the training rows
     (trainer/train/ranks.py), then, on rank 0 alone, guard, evaluate and publish as one process does."""
     spec, names, rows = plan.spec, plan.contract.names, plan.holdout.train.rows
-    params = rank_params(modeling.training_params(spec, request.seed, rows, tuned=False), spec, plan.holdout.train.positives, rows)
     table = qualified_name(plan.network, plan.contract.table)
     where, parameters, what = plan.holdout.where("train", table), plan.holdout.parameters, f"{plan.network}.{plan.contract.table}"
+    if spec.is_ranker:  # from every training row's grade, in order (a few bytes a row), the same on every host
+        grades = leading_rows(RowStream(client, rows_query(table, spec, [], where), parameters, rows, what), names)
+        first_round_hessian = lambdarank_first_round_hessian(grades.grade, group_sizes(grades.processing_date))
+        del grades
+    else:
+        first_round_hessian = binary_first_round_hessian(plan.holdout.train.positives, rows)
+    params = rank_params(modeling.training_params(spec, request.seed, rows, tuned=False), spec, first_round_hessian, rows)
     with timings.phase("data_parallel_training"):
         if request.machines:
             fitted = train_rank_on_server(client, request, spec, names, table, where, parameters, rows, params, what)

@@ -17,6 +17,10 @@ from trainer.errors import PipelineError
 from trainer.model_types import ModelSpec
 from trainer.store.connection import SqlName
 
+# A ranker's hessians grow after the first round: once scores differ LightGBM divides each pair's delta NDCG by 0.01 +
+# their distance. Its leaves are bounded at this many times the first round's mean hessian, so that a leaf within the
+# bound holds rows by either count (benchmarks/README.md, issue 33: what smaller factors gave).
+LAMBDARANK_HESSIAN_GROWTH = 5.0
 # LightGBM's own wait for its peers, in minutes (its smallest): our process-level deadline (`stall_seconds`) is the
 # one that fails a run, since a peer of a rank that died was seen to wait on in LightGBM.
 LIGHTGBM_TIME_OUT_MINUTES = 1
@@ -100,25 +104,58 @@ def shard_where(where: SqlName, spec: ModelSpec) -> SqlName:
     return SqlName(f"({where}) AND {shard_expression(spec)} = {{rank:UInt32}}")
 
 
-def rank_params(params: dict[str, Any], spec: ModelSpec, positives: int, rows: int) -> dict[str, Any]:
-    """The training parameters of every rank: one process's, without row sampling, one thread, rows pre-partitioned;
-    a binary model's leaves bounded by their hessian sum (`hessian_leaf_limit`)."""
-    ranked = {**params, **RANK_PARAMS}
-    return ranked if spec.is_ranker else {**ranked, **hessian_leaf_limit(params["min_data_in_leaf"], positives, rows)}
+def rank_params(params: dict[str, Any], spec: ModelSpec, first_round_hessian: float, rows: int) -> dict[str, Any]:
+    """The training parameters of every rank: one process's, without row sampling, one thread, rows pre-partitioned,
+    and leaves bounded by their hessian sum (`hessian_leaf_limit`). `first_round_hessian`: the training rows' hessian
+    sum at the first round (`binary_first_round_hessian`, `lambdarank_first_round_hessian`)."""
+    growth = LAMBDARANK_HESSIAN_GROWTH if spec.is_ranker else 1.0
+    return {**params, **RANK_PARAMS, **hessian_leaf_limit(params["min_data_in_leaf"], growth * first_round_hessian / rows)}
 
 
-def hessian_leaf_limit(min_rows: int, positives: int, rows: int) -> dict[str, Any]:
-    """The leaf limits under which LightGBM's data-parallel learner takes one process's splits, for a binary model.
+def hessian_leaf_limit(min_rows: int, mean_hessian: float) -> dict[str, Any]:
+    """The leaf limits under which LightGBM's data-parallel learner takes one process's splits.
 
-    - Rows: the learner sums hessians across ranks exactly but estimates a leaf's rows from its hessian sum, where one
-      process counts them. So the bound is a hessian sum: that of `min_rows` rows of full weight at the training part's
-      positive rate, where the rounds start (each row's hessian is then rate * (1 - rate)). Rounded, so hosts agree.
+    - Rows: the learner sums hessians across ranks exactly but estimates a leaf's rows from its hessian sum (the
+      window's rows per unit of hessian), where one process counts them. So the bound is a hessian sum, that of
+      `min_rows` rows at `mean_hessian`, and the row bound left is 1, which a leaf within the hessian bound passes by
+      either count. Rounded, so hosts agree.
     - L2: one process skips in a leaf the features that gave its parent no split better than none; the data-parallel
       learner does not. Without L2 a split never scores below its leaf, so a feature the parent could not split on
       cannot split a child either, and the skip changes nothing.
     """
+    return {"min_data_in_leaf": 1, "min_sum_hessian_in_leaf": float(f"{min_rows * mean_hessian:.6g}"), "lambda_l2": 0.0}
+
+
+def binary_first_round_hessian(positives: int, rows: int) -> float:
+    """A binary model's hessian sum at the first round: it starts at the positive rate, each row's hessian
+    rate * (1 - rate) (label weights left out: the bound is a scale, which every rank computes alike)."""
     rate = positives / rows
-    return {"min_data_in_leaf": 1, "min_sum_hessian_in_leaf": float(f"{min_rows * rate * (1.0 - rate):.6g}"), "lambda_l2": 0.0}
+    return rows * rate * (1.0 - rate)
+
+
+def lambdarank_first_round_hessian(grade: np.ndarray, group_sizes: np.ndarray, truncation: int = 30) -> float:
+    """LightGBM's lambdarank hessian sum at the first round, over query groups of rows in order (its defaults: label
+    gain 2^grade - 1, sigmoid 1, truncation level 30, normalisation on). Every score is 0 then, so a group keeps its row
+    order; each pair of unequal grades with its first row among the first `truncation` adds delta = |gain difference|
+    x |discount difference| / the group's ideal DCG, and the group's hessians sum to log2(1 + sum of deltas) / 2."""
+    gains = np.exp2(grade.astype(np.float64)) - 1.0
+    total, start = 0.0, 0
+    for size in group_sizes:
+        gain, start = gains[start : start + size], start + size
+        discount = 1.0 / np.log2(np.arange(size) + 2.0)
+        kept = min(truncation, size)
+        ideal = float((np.sort(gain)[::-1][:kept] * discount[:kept]).sum())
+        heads = min(truncation, size - 1)
+        if ideal <= 0.0 or heads <= 0:
+            continue
+        deltas = 0.0
+        for value in np.unique(gain):
+            alike = gain == value
+            count_after = np.cumsum(alike[::-1])[::-1][1 : heads + 1]  # rows of this gain after each head row
+            discount_after = np.cumsum((alike * discount)[::-1])[::-1][1 : heads + 1]
+            deltas += float((np.abs(gain[:heads] - value) * (discount[:heads] * count_after - discount_after)).sum())
+        total += 0.5 * np.log2(1.0 + deltas / ideal)
+    return total
 
 
 def network_params(params: dict[str, Any], ranks: Ranks) -> dict[str, Any]:
