@@ -25,3 +25,32 @@ def test_of_ranks_failed_together_the_run_names_the_one_that_did_not_lose_a_peer
     with pytest.raises(PipelineError) as failure:
         launch._wait([echo, cause], logs)
     assert str(failure.value) == "rank 1 of 2 failed: ended by SIGKILL; nothing was published"
+
+
+STALLING_READ = """
+import time
+from trainer.train.coordination import Watchdog, beating
+
+def batches():
+    for _ in range(3):
+        time.sleep(0.6)  # each batch within the deadline: progress
+        yield 1
+    time.sleep(30)  # then the store sends nothing more
+    yield 1
+
+watchdog = Watchdog(1, 1.0)
+with watchdog.waiting("reading its training rows", cause="its store sent no rows"):
+    for _ in beating(batches(), watchdog):
+        print("batch binned", flush=True)
+"""
+
+
+def test_a_rank_whose_store_stops_sending_rows_ends_itself_in_one_line() -> None:
+    started = time.monotonic()
+    ended = subprocess.run([sys.executable, "-c", STALLING_READ], capture_output=True, text=True, timeout=60)
+    assert ended.returncode != 0 and time.monotonic() - started < 10
+    assert ended.stdout.split("\n").count("batch binned") == 3, "each batch arriving within the deadline is progress"
+    lines = [line for line in ended.stderr.splitlines() if "made no progress" in line]
+    assert len(lines) == 1 and lines[0].endswith(
+        "rank 1 made no progress in reading its training rows for 1 s: its store sent no rows; nothing was published"
+    )

@@ -17,11 +17,14 @@ from trainer.store import embedded
 
 # Arrow output for feature extraction: no LZ4 inside the Arrow stream (in-process there is no wire, and over
 # HTTP the transport is compressed already), strings as Arrow strings, and no read-ahead buffering of the in-order
-# read (it held more engine memory for no gain).
+# read (it held more engine memory for no gain). Blocks of one granule (8,192 rows) instead of 65,409: a read in
+# table order holds a block of every part it merges, and the rows arrive in batches of about that size either way
+# (benchmarks/README.md, issue 33).
 ARROW_SETTINGS = {
     "output_format_arrow_compression_method": "none",
     "output_format_arrow_string_as_string": 1,
     "read_in_order_use_buffering": 0,
+    "max_block_size": 8192,
 }
 ARROW_SETTINGS_CLAUSE = "SETTINGS " + ", ".join(f"{name} = {value!r}" for name, value in ARROW_SETTINGS.items())
 

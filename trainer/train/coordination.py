@@ -5,7 +5,8 @@ its host on its LightGBM port + 1. Every wait is bounded by the run's deadline; 
 
 The watchdog is the process-level deadline: LightGBM's own `time_out` is in minutes and a peer of a rank that died was
 seen to wait on, inside a C call no Python signal reaches. When the rank makes no progress for `stall_seconds` while
-it waits on its peers, the watchdog logs one line and ends the process (the rank publishes nothing before it ends).
+it waits on its peers, or on its store while it reads its training rows, the watchdog logs one line and ends the
+process (the rank publishes nothing before it ends).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 from loguru import logger
@@ -27,6 +29,7 @@ from trainer.errors import PipelineError
 from trainer.train.ranks import Ranks
 
 HEADER = struct.Struct("!Q")
+T = TypeVar("T")
 
 
 class Coordinator:
@@ -142,6 +145,7 @@ class Watchdog:
     def __init__(self, rank: int, stall_seconds: float, on_expiry: Callable[[], None] = lambda: None) -> None:
         self.rank, self.stall_seconds, self._on_expiry = rank, stall_seconds, on_expiry
         self._waiting: str | None = None
+        self._cause = ""
         self._last = time.monotonic()
         self._lock = threading.Lock()
         threading.Thread(target=self._watch, name="rank-watchdog", daemon=True).start()
@@ -151,10 +155,11 @@ class Watchdog:
             self._last = time.monotonic()
 
     @contextmanager
-    def waiting(self, what: str) -> Iterator[None]:
-        """Within: the rank waits on its peers (training, exchanging); each `beat` is progress."""
+    def waiting(self, what: str, cause: str = "a peer died or cannot be reached") -> Iterator[None]:
+        """Within: the rank waits on its peers (training, exchanging) or its store, for `cause` if it stalls; each `beat`
+        is progress."""
         with self._lock:
-            self._waiting, self._last = what, time.monotonic()
+            self._waiting, self._cause, self._last = what, cause, time.monotonic()
         try:
             yield
         finally:
@@ -166,11 +171,17 @@ class Watchdog:
             time.sleep(min(1.0, self.stall_seconds / 4))
             with self._lock:
                 stalled = self._waiting is not None and time.monotonic() - self._last > self.stall_seconds
-                what = self._waiting
+                what, cause = self._waiting, self._cause
             if stalled:
                 logger.bind(rank=self.rank).error(
-                    f"rank {self.rank} made no progress in {what} for {self.stall_seconds:.0f} s: a peer died or cannot "
-                    "be reached; nothing was published"
+                    f"rank {self.rank} made no progress in {what} for {self.stall_seconds:.0f} s: {cause}; nothing was published"
                 )
                 self._on_expiry()
                 os._exit(EXIT_FAILED)
+
+
+def beating(items: Iterator[T], watchdog: Watchdog) -> Iterator[T]:
+    """`items`, each a `beat` of `watchdog` as it arrives (a stream of training rows read under `waiting`)."""
+    for item in items:
+        watchdog.beat()
+        yield item

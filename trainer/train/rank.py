@@ -26,7 +26,7 @@ from trainer.errors import PipelineError
 from trainer.model_types import ModelSpec, model_spec
 from trainer.store.arrow import ipc_batches
 from trainer.train import lockstep
-from trainer.train.coordination import Coordinator, Watchdog
+from trainer.train.coordination import Coordinator, Watchdog, beating
 from trainer.train.dataset import bin_batches, features_of, reference_dataset
 from trainer.train.ranks import Ranks, lightgbm_network
 from trainer.train.timing import own_peak_rss_mb
@@ -52,12 +52,14 @@ def train_rank(
     if shard_rows == 0:
         raise PipelineError(f"rank {ranks.rank} of {ranks.size} holds no training rows of {what}: use fewer ranks")
     reference = reference_dataset(sample(), names, params)
-    with shard() as batches:
-        train, binned = bin_batches(iter(batches), shard_rows, spec, names, reference, params, f"rank {ranks.rank}'s rows of {what}")
+    watchdog = Watchdog(ranks.rank, stall_seconds)
+    # A store that stops sending rows (a hung server, a lost replica) ends this rank too, not only its peers' wait.
+    with watchdog.waiting("reading its training rows", cause="its store sent no rows"), shard() as batches:
+        rows = beating(iter(batches), watchdog)
+        train, binned = bin_batches(rows, shard_rows, spec, names, reference, params, f"rank {ranks.rank}'s rows of {what}")
     log.bind(rows=shard_rows, seconds=round(time.perf_counter() - started, 1), peak_rss_mb=own_peak_rss_mb()).info(
         "rank's training rows binned"
     )
-    watchdog = Watchdog(ranks.rank, stall_seconds)
     with watchdog.waiting("joining the other ranks"):
         coordinator = Coordinator(ranks, stall_seconds)
     try:
