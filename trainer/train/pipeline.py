@@ -21,7 +21,7 @@ from trainer import __version__
 from trainer.arguments import check_at_least, check_fraction, check_window, resolve_network
 from trainer.errors import PipelineError
 from trainer.evaluation import leakage
-from trainer.evaluation.extract import TrainingData, fingerprint, rows_query, table_window, window_parameters
+from trainer.evaluation.extract import TrainingData, fingerprint, read_rows, rows_query, table_window, window_parameters
 from trainer.evaluation.held_out import ScoredTestPart, score_test_part
 from trainer.evaluation.metrics import best_f1_threshold, window_metrics
 from trainer.evaluation.split import Holdout, check_classes, group_sizes, plan_holdout
@@ -50,7 +50,7 @@ from trainer.train.ranks import (
     shard_where,
 )
 from trainer.train.report import gain_by_family, render_report
-from trainer.train.streamed_folds import RowStream, StreamedTraining, leading_rows, training_part
+from trainer.train.streamed_folds import StreamedTraining, training_part
 from trainer.train.timing import PhaseTimer, peak_rss_mb
 
 
@@ -336,7 +336,7 @@ def train_data_parallel(
     table = qualified_name(plan.network, plan.contract.table)
     where, parameters, what = plan.holdout.where("train", table), plan.holdout.parameters, f"{plan.network}.{plan.contract.table}"
     if spec.is_ranker:  # from every training row's grade, in order (16 bytes a row, let go here), alike on every host
-        grades = leading_rows(RowStream(client, rows_query(table, spec, [], where), parameters, rows, what), names)
+        grades = read_rows(client, rows_query(table, spec, [], where), parameters, rows, names, 0, what)
         first_round_hessian = lambdarank_first_round_hessian(grades.grade, group_sizes(grades.processing_date))
         del grades
     else:
