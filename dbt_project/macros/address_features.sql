@@ -1,6 +1,5 @@
-{#- The address family passes on each numeric or boolean column of raw_features, read from the table, never a hand-kept
-    list; arrays and strings are summarised upstream (entropies, peak hour and day) or an open vocabulary. Var
-    address_feature_exclude removes columns that are not measures. Empty at parse time (dbt reads no table then). -#}
+{#- The address family passes on each numeric or boolean column of raw_features (read from the table, never a hand-kept
+    list) but those var address_feature_exclude names. Empty at parse time (dbt reads no table then). -#}
 
 {#- True for a ClickHouse numeric or boolean type name. -#}
 {% macro _is_numeric_type(data_type) -%}
@@ -10,13 +9,11 @@
 {#- Every numeric or boolean column of raw_features but window_days, in table order (plain identifiers only). -#}
 {% macro upstream_numeric_columns() -%}
     {%- set names = [] -%}
-    {%- if execute -%}
-        {%- for column in adapter.get_columns_in_relation(source('raw', 'raw_features')) -%}
-            {%- if column.name != 'window_days' and _is_numeric_type(column.data_type) and modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', column.name) -%}
-                {%- do names.append(column.name) -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- for column in (adapter.get_columns_in_relation(source('raw', 'raw_features')) if execute else []) -%}
+        {%- if column.name != 'window_days' and _is_numeric_type(column.data_type) and modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', column.name) -%}
+            {%- do names.append(column.name) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {{- return(names) -}}
 {%- endmacro %}
 
@@ -35,11 +32,9 @@
 {% macro address_feature_columns() -%}
     {%- set excluded = address_feature_exclusions() -%}
     {%- set available = upstream_numeric_columns() -%}
-    {%- if execute -%}
-        {%- set unknown = excluded | reject('in', available) | list -%}
-        {%- if unknown -%}
-            {{ log("var address_feature_exclude names columns raw_features does not have as numbers: " ~ unknown | join(', '), info=True) }}
-        {%- endif -%}
+    {%- set unknown = excluded | reject('in', available) | list if execute else [] -%}
+    {%- if unknown -%}
+        {{ log("var address_feature_exclude names columns raw_features does not have as numbers: " ~ unknown | join(', '), info=True) }}
     {%- endif -%}
     {{- return(available | reject('in', excluded) | list) -}}
 {%- endmacro %}

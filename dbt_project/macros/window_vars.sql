@@ -36,13 +36,8 @@
 {%- endmacro %}
 
 {#- The first and last processing_date of the window, as SQL Date literals. -#}
-{% macro window_start() -%}
-    toDate('{{ _validated_window()[0] }}')
-{%- endmacro %}
-
-{% macro window_end() -%}
-    toDate('{{ _validated_window()[1] }}')
-{%- endmacro %}
+{% macro window_start() %}toDate('{{ _validated_window()[0] }}'){% endmacro %}
+{% macro window_end() %}toDate('{{ _validated_window()[1] }}'){% endmacro %}
 
 {#- The upstream drop window (the `<window_days>d` folder of a drop), a positive integer. -#}
 {% macro window_days() -%}

@@ -42,6 +42,40 @@ def test_training_tables_hold_one_row_per_labelled_alert_and_cluster(client, eth
     assert client.command("SELECT count() FROM ethereum.training_clusters") > 0
 
 
+# The families scoring_alerts joins, each on (processing_date, alert_id).
+MART_FAMILIES = (
+    "int_alert_attributes",
+    "int_alert_address_features",
+    "int_alert_network_features",
+    "int_alert_temporal_features",
+    "int_alert_statistical_features",
+    "int_alert_cluster_features",
+)
+
+
+def test_scoring_alerts_holds_every_family_feature_as_the_float32_the_trainer_reads(client, ethereum) -> None:
+    def column_types(table: str) -> dict[str, str]:
+        query = "SELECT name, type FROM system.columns WHERE database = 'ethereum' AND table = {t:String} ORDER BY position"
+        return dict(client.query(query, parameters={"t": table}).result_rows)
+
+    mart = column_types("scoring_alerts")
+    mart_rows = client.command("SELECT count() FROM ethereum.scoring_alerts")
+    for family in MART_FAMILIES:
+        family_types = column_types(family)
+        features = [name for name in family_types if name not in ("processing_date", "alert_id", "built_at")]
+        assert features and {mart[name] for name in features if family_types[name] == "Float64"} == {"Float32"}, family
+        # As text, so that NaN equals NaN and NULL equals NULL: any other difference is a lost or misjoined value.
+        differing = " + ".join(
+            f"countIf(toString(m.`{name}`) != toString({'toFloat32' if family_types[name] == 'Float64' else ''}(f.`{name}`)))"
+            for name in features
+        )
+        rows, unequal = client.query(
+            f"SELECT count(), {differing} FROM ethereum.scoring_alerts AS m INNER JOIN ethereum.{family} AS f "
+            "ON m.processing_date = f.processing_date AND m.alert_id = f.alert_id"
+        ).result_rows[0]
+        assert (rows, unequal) == (mart_rows, 0), family
+
+
 def test_every_feature_is_described_and_labels_are_never_features(client, ethereum) -> None:
     manifest = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "manifest.json").read_text())
     for model_type in ("alert_scorer", "cluster_scorer"):

@@ -14,32 +14,38 @@ with alerts as (
 ),
 
 alert_attributes as (
-    select * from {{ ref('int_alert_attributes') }}
+    select processing_date, alert_id, {{ float32_features(ref('int_alert_attributes')) }}
+    from {{ ref('int_alert_attributes') }}
     where {{ dates_to_build }}
 ),
 
 address_features as (
-    select * from {{ ref('int_alert_address_features') }}
+    select processing_date, alert_id, {{ float32_features(ref('int_alert_address_features')) }}
+    from {{ ref('int_alert_address_features') }}
     where {{ dates_to_build }}
 ),
 
 network_features as (
-    select * from {{ ref('int_alert_network_features') }}
+    select processing_date, alert_id, {{ float32_features(ref('int_alert_network_features')) }}
+    from {{ ref('int_alert_network_features') }}
     where {{ dates_to_build }}
 ),
 
 temporal_features as (
-    select * from {{ ref('int_alert_temporal_features') }}
+    select processing_date, alert_id, {{ float32_features(ref('int_alert_temporal_features')) }}
+    from {{ ref('int_alert_temporal_features') }}
     where {{ dates_to_build }}
 ),
 
 statistical_features as (
-    select * from {{ ref('int_alert_statistical_features') }}
+    select processing_date, alert_id, {{ float32_features(ref('int_alert_statistical_features')) }}
+    from {{ ref('int_alert_statistical_features') }}
     where {{ dates_to_build }}
 ),
 
 cluster_features as (
-    select * from {{ ref('int_alert_cluster_features') }}
+    select processing_date, alert_id, {{ float32_features(ref('int_alert_cluster_features')) }}
+    from {{ ref('int_alert_cluster_features') }}
     where {{ dates_to_build }}
 ),
 
@@ -49,12 +55,12 @@ final as (
         alerts.processing_date as processing_date,
         alerts.alert_id as alert_id,
         alerts.address as address,
-        alert_attributes.* except (processing_date, alert_id, built_at),
-        address_features.* except (processing_date, alert_id, built_at),
-        network_features.* except (processing_date, alert_id, built_at),
-        temporal_features.* except (processing_date, alert_id, built_at),
-        statistical_features.* except (processing_date, alert_id, built_at),
-        cluster_features.* except (processing_date, alert_id, built_at)
+        alert_attributes.* except (processing_date, alert_id),
+        address_features.* except (processing_date, alert_id),
+        network_features.* except (processing_date, alert_id),
+        temporal_features.* except (processing_date, alert_id),
+        statistical_features.* except (processing_date, alert_id),
+        cluster_features.* except (processing_date, alert_id)
     -- The widest family streams; the joined (right) sides are held by grace hash joins, a bucket at a time
     -- (their settings: dbt_project.yml).
     from address_features
