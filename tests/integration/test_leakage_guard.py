@@ -51,7 +51,8 @@ def leaky_features(ethereum, ethereum_docs: Path, client, tmp_path: Path):
     """Network LEAKY: ethereum's training alerts plus two planted features of the alert family, `leaked_label` (the
     label itself, which no SQL explains: only its values tell) and `leaked_confidence` (computed from the label
     weight, which its values do not follow), and a copy of ethereum's dbt manifest whose int_alert_attributes computes
-    `leaked_confidence` from int_alert_labels: a test-only version of the model. Yields the manifest's directory."""
+    `leaked_confidence` from int_alert_labels and whose scoring_alerts carries both: a test-only version of the
+    models. Yields the manifest's directory."""
     copy_feature_tables(client, "ethereum", LEAKY)
     for table in ("int_alert_attributes", "scoring_alerts"):
         for column in ("leaked_label", "leaked_confidence"):
@@ -72,6 +73,14 @@ def leaky_features(ethereum, ethereum_docs: Path, client, tmp_path: Path):
         "select final.*, toFloat64(labels.label_weight) * 2 + 1 as leaked_confidence, now64(3) as built_at "
         "from final left join (select processing_date, alert_id, label_weight from "
         "`ethereum`.`int_alert_labels`) as labels on final.processing_date = labels.processing_date and final.alert_id = labels.alert_id",
+    )
+    # The mart lists each family's columns as its build found them (macro float32_features): a build after the change
+    # above would list the two planted columns too.
+    (mart,) = [node for node in manifest["nodes"].values() if node.get("name") == "scoring_alerts"]
+    listed = "toFloat32(severity_level) as severity_level"
+    assert listed in mart["compiled_code"], "scoring_alerts lists the attribute family's columns as the plant expects"
+    mart["compiled_code"] = mart["compiled_code"].replace(
+        listed, f"{listed}, toFloat32(leaked_label) as leaked_label, toFloat32(leaked_confidence) as leaked_confidence", 1
     )
     target = tmp_path / "leaky_target"
     target.mkdir()
