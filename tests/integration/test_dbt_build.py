@@ -13,7 +13,7 @@ from tests.conftest import REPO
 from tests.integration.support import END, START, build_network, dbt_vars, run_dbt
 from trainer.daily import build_window
 from trainer.errors import PipelineError
-from trainer.features.contract import load_contract
+from trainer.features.contract import load_contract, read_manifest
 from trainer.ingest import ingest
 from trainer.model_types import model_spec
 from trainer.sample_data import generate_drops
@@ -42,25 +42,19 @@ def test_training_tables_hold_one_row_per_labelled_alert_and_cluster(client, eth
     assert client.command("SELECT count() FROM ethereum.training_clusters") > 0
 
 
-# The families scoring_alerts joins, each on (processing_date, alert_id).
-MART_FAMILIES = (
-    "int_alert_attributes",
-    "int_alert_address_features",
-    "int_alert_network_features",
-    "int_alert_temporal_features",
-    "int_alert_statistical_features",
-    "int_alert_cluster_features",
-)
-
-
 def test_scoring_alerts_holds_every_family_feature_as_the_float32_the_trainer_reads(client, ethereum) -> None:
     def column_types(table: str) -> dict[str, str]:
         query = "SELECT name, type FROM system.columns WHERE database = 'ethereum' AND table = {t:String} ORDER BY position"
         return dict(client.query(query, parameters={"t": table}).result_rows)
 
+    # The alert-grain families the mart joins, each on (processing_date, alert_id): its refs, so a family added later is
+    # checked too.
+    (mart_node,) = [node for node in read_manifest()["nodes"].values() if node["name"] == "scoring_alerts"]
+    families = sorted(uid.split(".")[-1] for uid in mart_node["depends_on"]["nodes"] if uid.split(".")[-1].startswith("int_alert_"))
+    assert len(families) >= 6, families
     mart = column_types("scoring_alerts")
     mart_rows = client.command("SELECT count() FROM ethereum.scoring_alerts")
-    for family in MART_FAMILIES:
+    for family in families:
         family_types = column_types(family)
         features = [name for name in family_types if name not in ("processing_date", "alert_id", "built_at")]
         assert features and {mart[name] for name in features if family_types[name] == "Float64"} == {"Float32"}, family
