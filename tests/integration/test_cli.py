@@ -52,12 +52,21 @@ def test_missing_training_table_names_it(ethereum, tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
 
 
-def test_store_held_by_another_process_is_named(client) -> None:
+def test_store_held_by_another_process_is_named_and_its_spill_files_kept(client) -> None:
     held = os.environ["CHDB_PATH"]
-    result = run(["-m", "trainer.registry"], held)
-    assert result.returncode == 2
-    assert f"embedded ClickHouse directory {Path(held).resolve()} is in use by process {os.getpid()}" in result.stderr
-    assert "Traceback" not in result.stderr
+    # A refused chDB start-up first empties the directory's tmp/ of the engine's temporary files, where the holder keeps
+    # the buckets of its spilled joins: the second process must stop at the lock, before chDB starts.
+    spilled_bucket = Path(held) / "tmp" / "tmp-spilled-join-bucket"
+    spilled_bucket.parent.mkdir(exist_ok=True)
+    spilled_bucket.write_bytes(b"bucket")
+    try:
+        result = run(["-m", "trainer.registry"], held)
+        assert result.returncode == 2
+        assert f"embedded ClickHouse directory {Path(held).resolve()} is in use by process {os.getpid()}" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert spilled_bucket.exists()
+    finally:
+        spilled_bucket.unlink(missing_ok=True)
 
 
 def test_registry_lists_json_on_an_empty_store(tmp_path: Path) -> None:

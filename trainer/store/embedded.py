@@ -1,9 +1,10 @@
 """Open clickhouse-connect clients on an embedded chDB directory, one process at a time.
 
 chDB runs the ClickHouse engine inside the calling process and allows a single process per database
-directory. A second process gets an opaque engine error, so every opener in this project goes through
+directory. A second process gets an opaque engine error, and its refused start-up has already emptied the
+directory's `tmp/`, under the first process's spilled joins. So every opener in this project goes through
 `open_chdb_client`, which first takes an advisory lock on the directory and, when another process holds
-it, fails with a sentence that names the directory and the holder's pid.
+it, fails with a sentence that names the directory and the holder's pid, before chDB starts.
 
 `arrow_batches` reads a query's result from the engine as Arrow record batches, block by block. The
 clickhouse-connect chDB client materialises an ArrowStream result in one piece before handing it over;
